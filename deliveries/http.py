@@ -1,0 +1,355 @@
+"""The only code that opens a connection to a receiver.
+
+Built on libcurl (pycurl) for its cost per request (~0.07 ms of CPU against
+~1.3 ms for a requests Session, measured here) and its per-connection
+controls. Every request:
+- is resolved here, each address vetted (hooks.destinations), and the vetted
+  address pinned with CURLOPT_RESOLVE, so curl connects to what we checked;
+- is vetted again at connect time (CURLOPT_OPENSOCKETFUNCTION), the last word
+  whatever curl's DNS cache or URL parser did with the host;
+- follows no redirects and speaks only http and https;
+- has a connect timeout and a deadline for the whole attempt;
+- reads at most `body_limit` bytes of the response, then hangs up.
+A receiver's failure is a Response with `error_class` set, never an exception.
+
+`send_many` runs many requests at once over keep-alive connections (one
+CurlMulti per process, whose connection cache outlives a batch) and hands
+back each result as soon as it is done, so one slow receiver does not hold
+up the recording of the others.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import socket
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import urlsplit
+
+import certifi
+import pycurl
+
+from hooks.destinations import address_refusal
+
+MAX_RESPONSE_HEADER_BYTES = 16 * 1024
+
+
+@dataclass(frozen=True, slots=True)
+class OutgoingRequest:
+    url: str
+    headers: Sequence[tuple[str, str]]
+    body: bytes
+    timeout: float
+    connect_timeout: float = 5.0
+    verify_tls: bool = True
+    key: Any = None  # the caller's handle for this request (a delivery id)
+
+
+@dataclass(slots=True)
+class Response:
+    status_code: int | None = None
+    headers: dict[str, str] = field(default_factory=dict)
+    body: bytes = b""
+    body_truncated: bool = False
+    duration_ms: int = 0
+    error_class: str = ""
+    error_message: str = ""
+    remote_ip: str = ""
+
+    @property
+    def ok(self) -> bool:
+        """A 2xx answer. A body cut at our cap does not change the receiver's verdict."""
+        return (
+            self.status_code is not None
+            and 200 <= self.status_code < 300
+            and (not self.error_class or self.error_class == "BodyTruncated")
+        )
+
+    @property
+    def summary(self) -> str:
+        if self.error_class and self.error_class != "BodyTruncated":
+            return f"{self.error_class}: {self.error_message}"
+        return f"HTTP {self.status_code}"
+
+
+class DestinationRefused(Exception):
+    pass
+
+
+def resolve(host: str, port: int, *, allow_private: bool) -> str:
+    """The address to connect to for host:port, after vetting every answer.
+
+    All answers are vetted, not just the first: a name that resolves to one
+    public and one private address is refused, since curl could fall back to
+    the second.
+    """
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except socket.gaierror as exc:
+        raise DestinationRefused(f"cannot resolve {host}: {exc.strerror}") from None
+    addresses = list(dict.fromkeys(info[4][0] for info in infos))
+    if not allow_private:
+        for address in addresses:
+            reason = address_refusal(ipaddress.ip_address(address.split("%")[0]))
+            if reason:
+                raise DestinationRefused(f"{host} resolves to {reason}")
+    return addresses[0]
+
+
+class _Transfer:
+    """One request in flight: its curl handle and what it has received."""
+
+    __slots__ = (
+        "body",
+        "curl",
+        "header_bytes",
+        "headers",
+        "limit",
+        "refusal",
+        "request",
+        "started",
+        "status_line_seen",
+        "truncated",
+    )
+
+    def __init__(self, request: OutgoingRequest, limit: int):
+        self.request = request
+        self.limit = limit
+        self.body = bytearray()
+        self.truncated = False
+        self.headers: dict[str, str] = {}
+        self.header_bytes = 0
+        self.status_line_seen = False
+        self.refusal = ""
+        self.started = time.monotonic()
+        self.curl: pycurl.Curl | None = None
+
+    def on_body(self, chunk: bytes) -> int | None:
+        room = self.limit - len(self.body)
+        if len(chunk) > room:
+            self.body += chunk[:room]
+            self.truncated = True
+            return 0  # abort the transfer: we have all we keep
+        self.body += chunk
+        return None
+
+    def on_header(self, line: bytes) -> None:
+        self.header_bytes += len(line)
+        if self.header_bytes > MAX_RESPONSE_HEADER_BYTES:
+            return
+        text = line.decode("latin-1").strip()
+        if text.startswith("HTTP/"):
+            self.headers = {}  # a new response (after 100 Continue): start over
+            return
+        name, sep, value = text.partition(":")
+        if sep:
+            self.headers[name.strip().lower()] = value.strip()
+
+    def make_opensocket(self, allow_private: bool) -> Callable:
+        def opensocket(purpose: int, address: Any) -> Any:
+            family, socktype, protocol, addr = address
+            if not allow_private:
+                reason = address_refusal(ipaddress.ip_address(addr[0].split("%")[0]))
+                if reason:
+                    self.refusal = reason
+                    return pycurl.SOCKET_BAD
+            return socket.socket(family, socktype, protocol)
+
+        return opensocket
+
+
+class Sender:
+    """Sends requests concurrently through one CurlMulti (one per process)."""
+
+    def __init__(
+        self, *, allow_private: bool, body_limit: int, user_agent: str, max_connections: int = 200
+    ):
+        self.allow_private = allow_private
+        self.body_limit = body_limit
+        self.user_agent = user_agent
+        self.max_connections = max_connections
+        self._multi: pycurl.CurlMulti | None = None
+        self._pid = 0
+
+    @property
+    def multi(self) -> pycurl.CurlMulti:
+        # Celery's prefork pool forks workers: a curl handle must not be shared
+        # across processes, so each process makes its own on first use.
+        if self._multi is None or self._pid != os.getpid():
+            multi = pycurl.CurlMulti()
+            multi.setopt(pycurl.M_MAXCONNECTS, self.max_connections)
+            self._multi, self._pid = multi, os.getpid()
+        return self._multi
+
+    def send(self, request: OutgoingRequest) -> Response:
+        results: list[Response] = []
+        self.send_many([request], lambda done: results.extend(r for _, r in done))
+        return results[0]
+
+    def send_many(
+        self,
+        requests: Iterable[OutgoingRequest],
+        on_done: Callable[[list[tuple[OutgoingRequest, Response]]], None],
+        *,
+        concurrency: int = 100,
+    ) -> None:
+        """Send every request; call `on_done` with each group that finishes.
+
+        Groups are whatever completed in one turn of the event loop: a fast
+        receiver's results are handed over while a slow one is still in flight.
+        """
+        queue = deque(requests)
+        multi = self.multi
+        active: dict[pycurl.Curl, _Transfer] = {}
+        try:
+            while queue or active:
+                refused: list[tuple[OutgoingRequest, Response]] = []
+                while queue and len(active) < concurrency:
+                    request = queue.popleft()
+                    transfer = _Transfer(request, self.body_limit)
+                    try:
+                        transfer.curl = self._prepare(transfer)
+                    except DestinationRefused as exc:
+                        refused.append((request, _refused(str(exc), transfer.started)))
+                        continue
+                    multi.add_handle(transfer.curl)
+                    active[transfer.curl] = transfer
+                if refused:
+                    on_done(refused)
+                if not active:
+                    continue
+                while True:
+                    ret, _ = multi.perform()
+                    if ret != pycurl.E_CALL_MULTI_PERFORM:
+                        break
+                done: list[tuple[OutgoingRequest, Response]] = []
+                while True:
+                    remaining, ok_list, err_list = multi.info_read()
+                    for curl in ok_list:
+                        done.append(self._finish(multi, active.pop(curl), 0, ""))
+                    for curl, errno, errmsg in err_list:
+                        done.append(self._finish(multi, active.pop(curl), errno, errmsg))
+                    if remaining == 0:
+                        break
+                if done:
+                    on_done(done)
+                elif active:
+                    wait_ms = multi.timeout()
+                    multi.select((50 if wait_ms < 0 else min(wait_ms, 50)) / 1000)
+        finally:
+            # Whatever happened, leave the multi handle clean for the next batch.
+            for curl in active:
+                multi.remove_handle(curl)
+                curl.close()
+
+    def _prepare(self, transfer: _Transfer) -> pycurl.Curl:
+        request = transfer.request
+        parts = urlsplit(request.url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise DestinationRefused(f"not an http(s) URL: {request.url[:200]}")
+        port = parts.port or (443 if parts.scheme == "https" else 80)
+        host = parts.hostname
+        address = resolve(host, port, allow_private=self.allow_private)
+        pinned = f"[{address}]" if ":" in address else address
+        curl = pycurl.Curl()
+        setopt = curl.setopt
+        setopt(pycurl.URL, request.url)
+        setopt(pycurl.RESOLVE, [f"{host}:{port}:{pinned}"])
+        setopt(pycurl.OPENSOCKETFUNCTION, transfer.make_opensocket(self.allow_private))
+        setopt(pycurl.PROTOCOLS, pycurl.PROTO_HTTP | pycurl.PROTO_HTTPS)
+        setopt(pycurl.FOLLOWLOCATION, 0)
+        setopt(pycurl.NOSIGNAL, 1)
+        setopt(pycurl.HTTP_VERSION, pycurl.CURL_HTTP_VERSION_1_1)
+        setopt(pycurl.TIMEOUT_MS, max(1, int(request.timeout * 1000)))
+        setopt(
+            pycurl.CONNECTTIMEOUT_MS,
+            max(1, int(min(request.connect_timeout, request.timeout) * 1000)),
+        )
+        setopt(pycurl.POST, 1)
+        setopt(pycurl.POSTFIELDS, request.body)
+        # Expect: 100-continue would add a round trip for bodies over 1 KiB.
+        headers = [f"{name}: {value}" for name, value in request.headers]
+        headers.append("Expect:")
+        setopt(pycurl.HTTPHEADER, headers)
+        setopt(pycurl.USERAGENT, dict(request.headers).get("User-Agent", self.user_agent))
+        setopt(pycurl.WRITEFUNCTION, transfer.on_body)
+        setopt(pycurl.HEADERFUNCTION, transfer.on_header)
+        if parts.scheme == "https":
+            setopt(pycurl.CAINFO, certifi.where())
+            setopt(pycurl.SSL_VERIFYPEER, 1 if request.verify_tls else 0)
+            setopt(pycurl.SSL_VERIFYHOST, 2 if request.verify_tls else 0)
+        return curl
+
+    def _finish(
+        self, multi: pycurl.CurlMulti, transfer: _Transfer, errno: int, errmsg: str
+    ) -> tuple[OutgoingRequest, Response]:
+        curl = transfer.curl
+        multi.remove_handle(curl)
+        status = curl.getinfo(pycurl.RESPONSE_CODE) or None
+        response = Response(
+            status_code=status,
+            headers=transfer.headers,
+            body=bytes(transfer.body),
+            body_truncated=transfer.truncated,
+            duration_ms=int(curl.getinfo(pycurl.TOTAL_TIME) * 1000),
+            remote_ip=curl.getinfo(pycurl.PRIMARY_IP) or "",
+        )
+        curl.close()
+        if transfer.refusal:
+            response.status_code = None
+            response.error_class = "DestinationRefused"
+            response.error_message = f"connection refused by policy: {transfer.refusal}"
+        elif transfer.truncated and errno == pycurl.E_WRITE_ERROR:
+            response.error_class = "BodyTruncated"
+            response.error_message = f"response body cut at {transfer.limit} bytes"
+        elif errno:
+            response.error_class, response.error_message = _curl_error(errno, errmsg)
+        return transfer.request, response
+
+
+def _refused(message: str, started: float) -> Response:
+    return Response(
+        error_class="DestinationRefused",
+        error_message=message,
+        duration_ms=int((time.monotonic() - started) * 1000),
+    )
+
+
+_CURL_ERRORS = {
+    pycurl.E_COULDNT_RESOLVE_HOST: "DNSError",
+    pycurl.E_COULDNT_CONNECT: "ConnectionError",
+    pycurl.E_OPERATION_TIMEDOUT: "Timeout",
+    pycurl.E_SSL_CONNECT_ERROR: "TLSError",
+    pycurl.E_PEER_FAILED_VERIFICATION: "TLSError",
+    pycurl.E_GOT_NOTHING: "EmptyResponse",
+    pycurl.E_RECV_ERROR: "ConnectionError",
+    pycurl.E_SEND_ERROR: "ConnectionError",
+    pycurl.E_UNSUPPORTED_PROTOCOL: "DestinationRefused",
+}
+
+
+def _curl_error(errno: int, errmsg: str) -> tuple[str, str]:
+    """A short class name and message for a libcurl failure."""
+    return _CURL_ERRORS.get(errno, "HTTPError"), f"{errmsg} (curl error {errno})"
+
+
+_senders: dict[tuple, Sender] = {}
+
+
+def get_sender() -> Sender:
+    """The process's sender, configured from settings."""
+    from django.conf import settings
+
+    key = (
+        settings.WEBHOOK_ALLOW_PRIVATE_IPS,
+        settings.WEBHOOK_RESPONSE_BODY_MAX,
+        settings.WEBHOOK_USER_AGENT,
+    )
+    sender = _senders.get(key)
+    if sender is None:
+        sender = _senders[key] = Sender(allow_private=key[0], body_limit=key[1], user_agent=key[2])
+    return sender

@@ -1,0 +1,56 @@
+import json
+import threading
+
+from django.core.management.base import BaseCommand
+
+from deliveries.receiver import Receiver, always
+
+
+class Command(BaseCommand):
+    help = "Run a local webhook receiver that prints what it gets and checks signatures."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--port", type=int, default=9000)
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--secret", help="The webhook's secret, to verify signatures.")
+        parser.add_argument(
+            "--status",
+            type=int,
+            default=200,
+            help="HTTP status to answer with (e.g. 500 to see retries).",
+        )
+        parser.add_argument(
+            "--fail-first",
+            type=int,
+            default=0,
+            metavar="N",
+            help="Answer 500 to the first N requests, then --status.",
+        )
+
+    def handle(self, *args, port, host, secret, status, fail_first, **options):
+        count = {"n": 0}
+
+        def responder(received):
+            count["n"] += 1
+            return always(500 if count["n"] <= fail_first else status)(received)
+
+        def show(received):
+            self.stdout.write(self.style.MIGRATE_HEADING(f"POST {received.path}"))
+            for name, value in received.headers.items():
+                self.stdout.write(f"  {name}: {value}")
+            try:
+                body = json.dumps(json.loads(received.body), indent=2)
+            except ValueError:
+                body = received.body.decode(errors="replace")
+            self.stdout.write(body)
+            style = self.style.SUCCESS if received.signature == "valid" else self.style.WARNING
+            self.stdout.write(style(f"signature: {received.signature}\n"))
+
+        receiver = Receiver(
+            host=host, port=port, secret=secret, responder=responder, on_request=show
+        ).start()
+        self.stdout.write(f"Listening on {receiver.url}/ (Ctrl-C to stop)")
+        try:
+            threading.Event().wait()
+        except KeyboardInterrupt:
+            receiver.stop()

@@ -1,0 +1,157 @@
+"""Three record levels: the event (payload stored once), the delivery (one per
+webhook per event), the attempt (one per try).
+
+The delivery row is the source of truth for what must be sent and when; a
+Celery message only wakes a worker up to look at it.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+from django.db.models import Q
+
+from hooks.models import Account, Domain, Webhook
+from webhooks_project.ids import uuid7
+
+
+class Event(models.Model):
+    id = models.UUIDField(
+        primary_key=True,
+        default=uuid7,
+        editable=False,
+        help_text="Given by the producer or generated. Publishing an id again is not a new event.",
+    )
+    type = models.CharField(max_length=128, help_text="e.g. VM.CREATE")
+    account = models.ForeignKey(
+        Account, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    domain = models.ForeignKey(
+        Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
+    )
+    resource_id = models.CharField(max_length=255, blank=True)
+    resource_type = models.CharField(max_length=128, blank=True)
+    data = models.JSONField(default=dict, help_text="The action data, a JSON object.")
+    occurred_at = models.DateTimeField(help_text="When it happened, as the producer says.")
+    created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+
+    def __str__(self) -> str:
+        return f"{self.type} {self.id}"
+
+    def envelope(self) -> dict:
+        """The JSON document POSTed to receivers. Its shape is the public contract."""
+        return {
+            "id": str(self.id),
+            "type": self.type,
+            "timestamp": self.occurred_at.isoformat().replace("+00:00", "Z"),
+            "account": str(self.account_id) if self.account_id else None,
+            "domain": str(self.domain_id) if self.domain_id else None,
+            "resource": (
+                {"id": self.resource_id, "type": self.resource_type}
+                if self.resource_id or self.resource_type
+                else None
+            ),
+            "data": self.data,
+        }
+
+
+class DeliveryStatus(models.TextChoices):
+    PENDING = "pending", "Pending"
+    SENDING = "sending", "Sending"
+    SUCCEEDED = "succeeded", "Succeeded"
+    FAILED = "failed", "Failed"
+
+
+FINISHED = (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
+
+
+class Delivery(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    event = models.ForeignKey(Event, on_delete=models.CASCADE, related_name="deliveries")
+    webhook = models.ForeignKey(Webhook, on_delete=models.CASCADE, related_name="deliveries")
+    status = models.CharField(
+        max_length=16, choices=DeliveryStatus.choices, default=DeliveryStatus.PENDING
+    )
+    attempts = models.PositiveIntegerField(default=0, help_text="Attempts started so far.")
+    next_attempt_at = models.DateTimeField(
+        null=True, blank=True, help_text="When a pending delivery is due; empty once finished."
+    )
+    # Claim: a worker sets status=sending, a fresh token and a lease in one
+    # conditional UPDATE. Results are written only where the token still
+    # matches, so a worker whose lease ran out cannot overwrite a newer try.
+    claim_token = models.UUIDField(null=True, blank=True, editable=False)
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # When the Celery message last sent for this delivery is due to run; empty
+    # when none is in flight. The sweeper re-queues a due delivery whose
+    # message is missing or long overdue (lost enqueue, flushed Redis).
+    message_due_at = models.DateTimeField(null=True, blank=True, editable=False)
+    last_status_code = models.PositiveSmallIntegerField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        verbose_name_plural = "deliveries"
+        constraints = [
+            models.UniqueConstraint(fields=["event", "webhook"], name="delivery_one_per_webhook"),
+        ]
+        indexes = [
+            # The sweeper's two questions, each answered from a small partial index.
+            models.Index(
+                fields=["next_attempt_at"],
+                name="delivery_pending_due",
+                condition=Q(status=DeliveryStatus.PENDING),
+            ),
+            models.Index(
+                fields=["lease_expires_at"],
+                name="delivery_sending_lease",
+                condition=Q(status=DeliveryStatus.SENDING),
+            ),
+            models.Index(
+                fields=["claim_token"],
+                name="delivery_claim",
+                condition=Q(claim_token__isnull=False),
+            ),
+            # A webhook's recent deliveries (listing, purge's keep-newest-N).
+            models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_recent"),
+            models.Index(fields=["status", "-created_at"], name="delivery_status_recent"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_id} -> {self.webhook_id} ({self.status})"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in FINISHED
+
+
+class DeliveryAttempt(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    delivery = models.ForeignKey(Delivery, on_delete=models.CASCADE, related_name="attempt_set")
+    number = models.PositiveIntegerField(help_text="1 for the first try.")
+    started_at = models.DateTimeField()
+    duration_ms = models.PositiveIntegerField(default=0)
+    url = models.CharField(max_length=2048)
+    request_headers = models.JSONField(
+        default=dict, help_text="As sent, with credentials redacted."
+    )
+    response_status = models.PositiveSmallIntegerField(null=True, blank=True)
+    response_headers = models.JSONField(default=dict)
+    response_body = models.TextField(blank=True, help_text="Capped at WEBHOOK_RESPONSE_BODY_MAX.")
+    response_truncated = models.BooleanField(default=False)
+    error_class = models.CharField(max_length=64, blank=True)
+    error_message = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["number"]
+        indexes = [models.Index(fields=["delivery", "number"], name="attempt_by_delivery")]
+
+    def __str__(self) -> str:
+        return f"attempt {self.number} of {self.delivery_id}"
+
+    @property
+    def succeeded(self) -> bool:
+        return (
+            not self.error_class
+            and self.response_status is not None
+            and (200 <= self.response_status < 300)
+        )

@@ -1,0 +1,127 @@
+"""Event in, deliveries out: one transaction, Celery work only after commit."""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.utils import timezone
+
+from deliveries.models import Delivery, DeliveryStatus, Event
+from hooks.models import Account, Domain
+from hooks.selectors import event_domain, webhooks_for_event
+
+log = logging.getLogger(__name__)
+
+
+class EventConflict(Exception):
+    """An event id that is already used by an event with different contents."""
+
+
+@dataclass(frozen=True)
+class PublishResult:
+    event: Event
+    created: bool
+    delivery_count: int
+
+
+def event_publish(
+    *,
+    type: str,
+    data: dict,
+    account: Account | None = None,
+    domain: Domain | None = None,
+    resource_id: str = "",
+    resource_type: str = "",
+    occurred_at: dt.datetime | None = None,
+    event_id: uuid.UUID | None = None,
+) -> PublishResult:
+    """Store an event and one pending delivery per matching webhook, atomically.
+
+    For producers in this Django project (the REST API calls it too). The
+    deliveries are queued to Celery after the transaction commits, so a
+    rolled-back caller sends nothing. Publishing an id again returns the
+    stored event if the contents are the same and raises EventConflict if not.
+    """
+    domain = event_domain(account=account, domain=domain)
+    event = Event(
+        id=event_id or Event._meta.pk.default(),
+        type=type,
+        account=account,
+        domain=domain,
+        resource_id=resource_id,
+        resource_type=resource_type,
+        data=data,
+        occurred_at=occurred_at or timezone.now(),
+    )
+    with transaction.atomic():
+        if event_id is not None:
+            existing = Event.objects.filter(id=event_id).first()
+            if existing is not None:
+                return _republished(existing, event, occurred_at is not None)
+        try:
+            with transaction.atomic():  # savepoint: a racing duplicate id lands here
+                event.save(force_insert=True)
+        except IntegrityError:
+            existing = Event.objects.filter(id=event.id).first()
+            if existing is None:
+                raise
+            return _republished(existing, event, occurred_at is not None)
+        now = timezone.now()
+        deliveries = Delivery.objects.bulk_create(
+            Delivery(
+                event=event,
+                webhook=webhook,
+                next_attempt_at=now,
+                message_due_at=now,
+            )
+            for webhook in webhooks_for_event(
+                event_type=type, account_id=account.id if account else None, domain=domain
+            )
+        )
+        ids = [d.id for d in deliveries]
+        if ids:
+            transaction.on_commit(lambda: enqueue(ids))
+    return PublishResult(event=event, created=True, delivery_count=len(ids))
+
+
+def _republished(existing: Event, new: Event, timestamp_given: bool) -> PublishResult:
+    same = (
+        existing.type == new.type
+        and existing.data == new.data
+        and existing.account_id == new.account_id
+        and existing.domain_id == new.domain_id
+        and existing.resource_id == new.resource_id
+        and existing.resource_type == new.resource_type
+        # A producer retrying without a timestamp gets a new "now": only an
+        # explicit, different timestamp makes the repeat a conflict.
+        and (not timestamp_given or existing.occurred_at == new.occurred_at)
+    )
+    if not same:
+        raise EventConflict(f"Event {existing.id} exists with different contents.")
+    return PublishResult(event=existing, created=False, delivery_count=existing.deliveries.count())
+
+
+def enqueue(delivery_ids: Sequence[uuid.UUID], *, countdown: float | None = None) -> None:
+    """Wake workers for these deliveries, in messages of WEBHOOK_BATCH_SIZE.
+
+    Never raises: if Redis cannot take the message, the deliveries are marked
+    as having none in flight, and the sweeper queues them on its next run.
+    """
+    from deliveries.tasks import deliver
+
+    batch = settings.WEBHOOK_BATCH_SIZE
+    for start in range(0, len(delivery_ids), batch):
+        chunk = [str(i) for i in delivery_ids[start : start + batch]]
+        try:
+            deliver.apply_async(args=[chunk], countdown=countdown)
+        except Exception:
+            log.exception("could not queue %d deliveries; the sweeper will", len(chunk))
+            Delivery.objects.filter(id__in=chunk, status=DeliveryStatus.PENDING).update(
+                message_due_at=None
+            )

@@ -1,0 +1,319 @@
+"""Claim, send, record, sweep: what a worker does with a delivery.
+
+The database is the source of truth. A Celery message carries delivery ids
+and only wakes a worker; `deliveries_send` claims the ones still due with a
+conditional UPDATE, so a duplicated or replayed message finds nothing to do.
+Attempts are counted in the delivery row, never in Celery's retry counter.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import math
+import random
+import uuid
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Case, DateTimeField, F, IntegerField, Q, TextField, Value, When
+from django.utils import timezone
+
+from deliveries.http import OutgoingRequest, Response, get_sender
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from deliveries.publishing import enqueue
+from deliveries.retry import RetryPolicy, retry_delay
+from deliveries.signing import cloudstack_signature, standard_signature
+from hooks.models import HeaderStyle, Webhook
+
+REDACTED = "[redacted]"
+_SECRET_HEADERS = {"authorization"}
+
+
+# --- building the request ---------------------------------------------------
+
+
+def event_body(event: Event) -> bytes:
+    """The exact bytes POSTed for an event: compact JSON, the same on every try."""
+    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def delivery_headers(
+    *, webhook: Webhook, event: Event, body: bytes, timestamp: int
+) -> list[tuple[str, str]]:
+    """Headers for one attempt, in the webhook's chosen style."""
+    msg_id = str(event.id)
+    headers = [("Content-Type", "application/json")]
+    if webhook.header_style == HeaderStyle.CLOUDSTACK:
+        headers += [
+            ("User-Agent", f"CS-Hookshot/{event.account_id or ''}"),
+            ("X-CS-Event-ID", msg_id),
+            ("X-CS-Event", event.type),
+        ]
+        if webhook.secret:
+            headers.append(
+                ("X-CS-Signature", cloudstack_signature(secret=webhook.secret, body=body))
+            )
+    else:
+        headers += [
+            ("User-Agent", settings.WEBHOOK_USER_AGENT),
+            ("webhook-id", msg_id),
+            ("webhook-timestamp", str(timestamp)),
+        ]
+        if webhook.secret:
+            signature = standard_signature(
+                secret=webhook.secret, msg_id=msg_id, timestamp=timestamp, body=body
+            )
+            headers.append(("webhook-signature", signature))
+    if webhook.auth_username or webhook.auth_password:
+        token = base64.b64encode(f"{webhook.auth_username}:{webhook.auth_password}".encode())
+        headers.append(("Authorization", "Basic " + token.decode()))
+    return headers
+
+
+def redacted(headers: Iterable[tuple[str, str]]) -> dict[str, str]:
+    return {k: (REDACTED if k.lower() in _SECRET_HEADERS else v) for k, v in headers}
+
+
+def attempt_timeout(webhook: Webhook) -> float:
+    # Half the lease at most: a claim must outlive the slowest request in it.
+    return min(webhook.effective_timeout, settings.WEBHOOK_LEASE_SECONDS / 2)
+
+
+# --- claiming ---------------------------------------------------------------
+
+
+def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID, list[Delivery]]:
+    """Take the due, pending deliveries among these ids for this worker.
+
+    One conditional UPDATE: under concurrency exactly one claimant sees each
+    row as pending (PostgreSQL re-checks the WHERE after waiting for a row
+    lock; SQLite serialises writers). The token then finds what we got.
+    """
+    now = timezone.now()
+    token = uuid.uuid4()
+    count = Delivery.objects.filter(
+        id__in=delivery_ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+    ).update(
+        status=DeliveryStatus.SENDING,
+        claim_token=token,
+        lease_expires_at=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+        attempts=F("attempts") + 1,
+        message_due_at=None,
+    )
+    if not count:
+        return token, []
+    claimed = list(Delivery.objects.filter(claim_token=token).select_related("event", "webhook"))
+    return token, claimed
+
+
+# --- outcome of an attempt ----------------------------------------------------
+
+
+@dataclass
+class Outcome:
+    status: str
+    next_attempt_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str
+    retry_in: float | None  # seconds, when retried
+
+
+def decide(delivery: Delivery, response: Response, *, now: dt.datetime) -> Outcome:
+    """What happens to a delivery after an attempt: done, retried later, or failed."""
+    if response.ok:
+        return Outcome(DeliveryStatus.SUCCEEDED, None, now, response.status_code, "", None)
+    policy = RetryPolicy.from_settings(max_attempts=delivery.webhook.effective_max_attempts)
+    delay = retry_delay(policy, attempts_made=delivery.attempts, rand=random.random())
+    error = response.summary
+    if delay is None:
+        return Outcome(DeliveryStatus.FAILED, None, now, response.status_code, error, None)
+    next_at = now + dt.timedelta(seconds=delay)
+    return Outcome(DeliveryStatus.PENDING, next_at, None, response.status_code, error, delay)
+
+
+def _attempt(
+    delivery: Delivery, request_url: str, headers, response: Response, started_at: dt.datetime
+) -> DeliveryAttempt:
+    return DeliveryAttempt(
+        delivery_id=delivery.id,
+        number=delivery.attempts,
+        started_at=started_at,
+        duration_ms=response.duration_ms,
+        url=request_url,
+        request_headers=redacted(headers),
+        response_status=response.status_code,
+        response_headers=response.headers,
+        response_body=response.body.decode("utf-8", errors="replace"),
+        response_truncated=response.body_truncated,
+        error_class=response.error_class,
+        error_message=response.error_message,
+    )
+
+
+def record_outcomes(
+    token: uuid.UUID | None,
+    results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]],
+) -> int:
+    """Write attempts and delivery states in bulk; queue the near retries.
+
+    Delivery rows are updated only where our claim still holds (same token),
+    so a worker that overran its lease cannot undo what a later one wrote.
+    Returns how many delivery rows were updated.
+    """
+    if not results:
+        return 0
+    ids = [d.id for d, _, _ in results]
+
+    def case(values, output):
+        return Case(*[When(id=i, then=Value(v)) for i, v in values], output_field=output)
+
+    scope = Delivery.objects.filter(id__in=ids)
+    scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)
+    near_retries: dict[int, list[uuid.UUID]] = defaultdict(list)
+    message_due = []
+    for delivery, _, outcome in results:
+        due = None
+        if outcome.retry_in is not None and outcome.retry_in <= settings.WEBHOOK_ETA_MAX:
+            due = outcome.next_attempt_at
+        message_due.append((delivery.id, due))
+    with transaction.atomic():
+        DeliveryAttempt.objects.bulk_create([a for _, a, _ in results])
+        updated = scope.update(
+            status=case([(d.id, o.status) for d, _, o in results], TextField()),
+            next_attempt_at=case(
+                [(d.id, o.next_attempt_at) for d, _, o in results],
+                DateTimeField(),
+            ),
+            finished_at=case([(d.id, o.finished_at) for d, _, o in results], DateTimeField()),
+            last_status_code=case(
+                [(d.id, o.last_status_code) for d, _, o in results],
+                IntegerField(),
+            ),
+            last_error=case([(d.id, o.last_error) for d, _, o in results], TextField()),
+            message_due_at=case(message_due, DateTimeField()),
+            claim_token=None,
+            lease_expires_at=None,
+        )
+    for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
+        if due is not None:
+            # Group retries by the whole second they fall due, one message a group;
+            # the countdown rounds up so no delivery is woken before it is due.
+            near_retries[math.ceil(outcome.retry_in)].append(delivery.id)
+    for seconds, group in near_retries.items():
+        enqueue(group, countdown=seconds)
+    return updated
+
+
+# --- sending ------------------------------------------------------------------
+
+
+def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
+    """Claim these deliveries if still due, send them concurrently, record each.
+
+    Returns how many were claimed (0 for a duplicate or stale message).
+    """
+    token, claimed = deliveries_claim(delivery_ids)
+    if not claimed:
+        return 0
+    timestamp = int(timezone.now().timestamp())
+    started_at = timezone.now()
+    bodies: dict[uuid.UUID, bytes] = {}
+    by_id: dict[uuid.UUID, Delivery] = {}
+    requests = []
+    for delivery in claimed:
+        event, webhook = delivery.event, delivery.webhook
+        body = bodies.get(event.id)
+        if body is None:
+            body = bodies[event.id] = event_body(event)
+        headers = delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp)
+        by_id[delivery.id] = delivery
+        requests.append(
+            OutgoingRequest(
+                url=webhook.payload_url,
+                headers=headers,
+                body=body,
+                timeout=attempt_timeout(webhook),
+                connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
+                verify_tls=webhook.ssl_verification,
+                key=delivery.id,
+            )
+        )
+
+    def on_done(done: list[tuple[OutgoingRequest, Response]]) -> None:
+        now = timezone.now()
+        results = []
+        for request, response in done:
+            delivery = by_id[request.key]
+            attempt = _attempt(delivery, request.url, request.headers, response, started_at)
+            results.append((delivery, attempt, decide(delivery, response, now=now)))
+        record_outcomes(token, results)
+
+    get_sender().send_many(requests, on_done)
+    return len(claimed)
+
+
+# --- sweeping -----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int
+    expired: int
+
+
+def deliveries_sweep(*, now: dt.datetime | None = None) -> SweepResult:
+    """Make sure every unfinished delivery will be worked on. Run by beat.
+
+    1. A claim whose lease ran out belongs to a worker that died (or hung past
+       its hard time limit) mid-attempt. Nobody knows whether the receiver got
+       it: record the attempt as lost and let the retry policy decide.
+    2. A pending delivery that is due and has no message in flight (a lost
+       enqueue, a flushed Redis, a retry too far off to ride in Redis) is queued.
+    """
+    now = now or timezone.now()
+    expired = 0
+    stale = list(
+        Delivery.objects.filter(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+        .select_related("webhook", "event")
+        .order_by("lease_expires_at")[: settings.WEBHOOK_SWEEP_LIMIT]
+    )
+    by_token: dict[uuid.UUID, list] = defaultdict(list)
+    for delivery in stale:
+        response = Response(
+            error_class="WorkerLost",
+            error_message=(
+                f"no result was recorded before the claim expired at "
+                f"{delivery.lease_expires_at:%Y-%m-%d %H:%M:%S}Z; the worker stopped "
+                f"mid-attempt, and the receiver may or may not have the request"
+            ),
+        )
+        attempt = _attempt(delivery, delivery.webhook.payload_url, [], response, now)
+        attempt.started_at = delivery.lease_expires_at - dt.timedelta(
+            seconds=settings.WEBHOOK_LEASE_SECONDS
+        )
+        by_token[delivery.claim_token].append(
+            (delivery, attempt, decide(delivery, response, now=now))
+        )
+    for token, results in by_token.items():
+        expired += record_outcomes(token, results)
+
+    overdue = now - dt.timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE)
+    lost_before = now - dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
+    due_ids = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
+        .filter(Q(message_due_at__isnull=True) | Q(message_due_at__lte=lost_before))
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[: settings.WEBHOOK_SWEEP_LIMIT]
+    )
+    if due_ids:
+        Delivery.objects.filter(id__in=due_ids, status=DeliveryStatus.PENDING).update(
+            message_due_at=now
+        )
+        enqueue(due_ids)
+    return SweepResult(requeued=len(due_ids), expired=expired)

@@ -1,0 +1,39 @@
+"""Celery tasks: thin. They take ids, never payloads, and call a service."""
+
+from __future__ import annotations
+
+import logging
+
+from celery import shared_task
+
+from deliveries.purge import deliveries_purge
+from deliveries.services import deliveries_send, deliveries_sweep
+
+log = logging.getLogger(__name__)
+
+
+@shared_task(name="deliveries.tasks.deliver", ignore_result=True)
+def deliver(delivery_ids: list[str]) -> int:
+    """Send these deliveries if they are still due (a stale message does nothing)."""
+    return deliveries_send(delivery_ids)
+
+
+@shared_task(name="deliveries.tasks.sweep", ignore_result=True)
+def sweep() -> dict:
+    """Re-queue due deliveries that have no message, recover expired claims."""
+    result = deliveries_sweep()
+    if result.requeued or result.expired:
+        log.info(
+            "sweep: re-queued %d, recovered %d expired claims", result.requeued, result.expired
+        )
+    return {"requeued": result.requeued, "expired": result.expired}
+
+
+@shared_task(name="deliveries.tasks.purge", ignore_result=True)
+def purge() -> dict:
+    """Delete old finished deliveries; queue itself again while rows remain."""
+    result = deliveries_purge()
+    log.info("purge: deleted %d deliveries, %d events", result.deliveries, result.events)
+    if result.more:
+        purge.delay()
+    return {"deliveries": result.deliveries, "events": result.events, "more": result.more}

@@ -1,0 +1,57 @@
+"""Make sure a first login exists: ROOT domain, an admin account, a superuser
+and an API token. Prints them. Run by `make run` on every start."""
+
+import json
+import secrets
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from rest_framework.authtoken.models import Token
+
+from hooks.models import Account, Membership, Role
+from hooks.services import account_create, root_domain
+
+
+class Command(BaseCommand):
+    help = "Ensure an admin login and an API token exist; print both."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--username", default="admin")
+
+    def handle(self, *args, username, **options):
+        # The password and token are kept in var/ so a restart prints the same
+        # ones (the database keeps only the password's hash).
+        store = settings.VAR_DIR / "admin-credentials.json"
+        saved = json.loads(store.read_text()) if store.exists() else {}
+        domain = root_domain()
+        account = Account.objects.filter(domain=domain, name="admin").first() or account_create(
+            name="admin", domain=domain
+        )
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        if (
+            user is None
+            or saved.get("username") != username
+            or not user.check_password(saved.get("password", ""))
+        ):
+            password = saved.get("password") or secrets.token_urlsafe(12)
+            if user is None:
+                user = User.objects.create_superuser(username=username, password=password)
+            else:
+                user.set_password(password)
+                user.is_staff = user.is_superuser = True
+                user.save()
+            saved = {"username": username, "password": password}
+        Membership.objects.get_or_create(
+            user=user, defaults={"account": account, "role": Role.ROOT_ADMIN}
+        )
+        token, _ = Token.objects.get_or_create(user=user)
+        saved["token"] = token.key
+        store.write_text(json.dumps(saved))
+        store.chmod(0o600)
+        self.stdout.write(
+            f"Admin login: {username} / {saved['password']}   (saved in {store})\n"
+            f"API token:   {token.key}\n"
+            f"Admin account id: {account.id}"
+        )

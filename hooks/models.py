@@ -1,0 +1,223 @@
+"""Tenants (domains, accounts, users) and the webhooks they register.
+
+The tenant model is Apache CloudStack's: domains form a tree, accounts live in
+one domain, users belong to one account. A webhook's scope decides which
+events it sees: its account's (local), its domain subtree's (domain), or all
+(global).
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import re
+import uuid
+from functools import lru_cache
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from webhooks_project.ids import uuid7
+
+EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
+EVENT_PATTERN_RE = re.compile(r"^[A-Za-z0-9._*-]{1,128}$")
+
+
+class Domain(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    name = models.CharField(max_length=255, help_text="Name, unique among its siblings.")
+    parent = models.ForeignKey(
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="children",
+        help_text="Parent domain; empty for the root domain.",
+    )
+    # Materialised path of ancestor ids, root first, e.g. "/<root>/<child>/".
+    # Lets "this domain and its subdomains" be one indexed prefix query, and
+    # "this domain's ancestors" be read without a query.
+    path = models.CharField(max_length=2048, editable=False, db_index=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["parent", "name"], name="domain_unique_name_in_parent"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def save(self, *args, **kwargs):
+        if not self.path:
+            prefix = self.parent.path if self.parent_id else "/"
+            self.path = f"{prefix}{self.id.hex}/"
+        super().save(*args, **kwargs)
+
+    @property
+    def ancestor_ids(self) -> list[uuid.UUID]:
+        """This domain and every domain above it."""
+        return [uuid.UUID(part) for part in self.path.strip("/").split("/") if part]
+
+    @property
+    def depth(self) -> int:
+        return len(self.ancestor_ids) - 1
+
+    def subtree(self) -> models.QuerySet[Domain]:
+        return Domain.objects.filter(path__startswith=self.path)
+
+
+class Account(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    name = models.CharField(max_length=255)
+    domain = models.ForeignKey(Domain, on_delete=models.PROTECT, related_name="accounts")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["domain", "name"], name="account_unique_name_in_domain"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain})"
+
+
+class Role(models.TextChoices):
+    ROOT_ADMIN = "root_admin", "Root admin"
+    DOMAIN_ADMIN = "domain_admin", "Domain admin"
+    USER = "user", "User"
+
+
+class Membership(models.Model):
+    """Which account a login belongs to, and with which role."""
+
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership"
+    )
+    account = models.ForeignKey(Account, on_delete=models.PROTECT, related_name="members")
+    role = models.CharField(max_length=16, choices=Role.choices, default=Role.USER)
+
+    def __str__(self) -> str:
+        return f"{self.user} in {self.account} as {self.get_role_display()}"
+
+
+class Scope(models.TextChoices):
+    LOCAL = "local", "Local (the owner account's events)"
+    DOMAIN = "domain", "Domain (events of the domain and its subdomains)"
+    GLOBAL = "global", "Global (every event)"
+
+
+class HeaderStyle(models.TextChoices):
+    STANDARD = "standard", "Standard Webhooks (webhook-id, webhook-timestamp, webhook-signature)"
+    CLOUDSTACK = "cloudstack", "CloudStack (X-CS-Event-ID, X-CS-Event, X-CS-Signature)"
+
+
+def validate_event_patterns(value: object) -> None:
+    if not isinstance(value, list) or not all(isinstance(p, str) for p in value):
+        raise ValidationError("Must be a list of event type patterns (strings).")
+    for pattern in value:
+        if not EVENT_PATTERN_RE.match(pattern):
+            raise ValidationError(
+                f"{pattern!r} is not a valid pattern: use letters, digits, '.', '_', '-' and '*'."
+            )
+
+
+@lru_cache(maxsize=4096)
+def _pattern_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(fnmatch.translate(pattern))
+
+
+class WebhookQuerySet(models.QuerySet):
+    def enabled(self) -> WebhookQuerySet:
+        return self.filter(enabled=True)
+
+
+class Webhook(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    name = models.CharField(max_length=255)
+    description = models.TextField(blank=True)
+    scope = models.CharField(max_length=8, choices=Scope.choices, default=Scope.LOCAL)
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.CASCADE,
+        related_name="webhooks",
+        help_text="Owner account. For local scope, the account whose events are sent.",
+    )
+    domain = models.ForeignKey(
+        Domain,
+        on_delete=models.CASCADE,
+        related_name="webhooks",
+        help_text="Owner domain. For domain scope, the subtree whose events are sent.",
+    )
+    # A CharField, not URLField: Django's URL validator wants a dotted domain,
+    # which refuses internal names such as http://receiver:8080/ that
+    # operators use; hooks.destinations.check_payload_url does the vetting.
+    payload_url = models.CharField(max_length=2048, help_text="Where events are POSTed.")
+    ssl_verification = models.BooleanField(
+        default=True, help_text="Verify the receiver's TLS certificate for https URLs."
+    )
+    secret = models.CharField(
+        max_length=256,
+        blank=True,
+        help_text="Signing secret (whsec_ + base64). Empty: requests are not signed.",
+    )
+    enabled = models.BooleanField(default=True)
+    event_types = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_event_patterns],
+        help_text="Event type patterns, exact or with '*' (VM.*). Empty: every event type.",
+    )
+    header_style = models.CharField(
+        max_length=16, choices=HeaderStyle.choices, default=HeaderStyle.STANDARD
+    )
+    auth_username = models.CharField(
+        max_length=255, blank=True, help_text="Listener credentials: HTTP basic auth user."
+    )
+    auth_password = models.CharField(
+        max_length=255, blank=True, help_text="Listener credentials: never shown back."
+    )
+    timeout = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(600)],
+        help_text="Seconds for a whole attempt; empty: WEBHOOK_TIMEOUT.",
+    )
+    max_attempts = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Attempts in all before giving up; empty: WEBHOOK_MAX_ATTEMPTS.",
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    objects = WebhookQuerySet.as_manager()
+
+    class Meta:
+        indexes = [
+            # The matching query: enabled webhooks by scope and owner.
+            models.Index(fields=["enabled", "scope", "account"], name="webhook_match_account"),
+            models.Index(fields=["enabled", "scope", "domain"], name="webhook_match_domain"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def wants(self, event_type: str) -> bool:
+        """Whether this webhook's event type filter lets `event_type` through."""
+        if not self.event_types:
+            return True
+        return any(_pattern_regex(p).match(event_type) for p in self.event_types)
+
+    @property
+    def effective_timeout(self) -> float:
+        timeout = self.timeout if self.timeout is not None else settings.WEBHOOK_TIMEOUT
+        return min(timeout, settings.WEBHOOK_TIMEOUT_MAX)
+
+    @property
+    def effective_max_attempts(self) -> int:
+        return self.max_attempts or settings.WEBHOOK_MAX_ATTEMPTS

@@ -1,0 +1,40 @@
+"""Shared test set-up.
+
+Tests talk to Redis database 15 (TEST_REDIS_URL) so that they never touch the
+data of a development instance on database 0. This runs before Django reads
+its settings (pytest-django sets Django up after the root conftest loads).
+"""
+
+import os
+
+os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
+os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_IPS", "0")
+
+import pytest
+
+
+@pytest.fixture
+def root_domain(db):
+    from tests.factories import DomainFactory
+
+    return DomainFactory(name="ROOT", parent=None)
+
+
+@pytest.fixture
+def tenants(root_domain):
+    """ROOT > (east > east-sub), west; an account in each."""
+    from tests.factories import AccountFactory, DomainFactory
+
+    east = DomainFactory(name="east", parent=root_domain)
+    east_sub = DomainFactory(name="east-sub", parent=east)
+    west = DomainFactory(name="west", parent=root_domain)
+    return {
+        "root": root_domain,
+        "east": east,
+        "east_sub": east_sub,
+        "west": west,
+        "root_acct": AccountFactory(domain=root_domain, name="root-acct"),
+        "east_acct": AccountFactory(domain=east, name="east-acct"),
+        "east_sub_acct": AccountFactory(domain=east_sub, name="east-sub-acct"),
+        "west_acct": AccountFactory(domain=west, name="west-acct"),
+    }

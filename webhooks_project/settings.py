@@ -1,0 +1,262 @@
+"""Settings: every knob is read from the environment, here and only here.
+
+docs/operations.md lists them all with their defaults; keep the two in step.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("VAR_DIR", BASE_DIR / "var"))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+
+def env_str(name: str, default: str) -> str:
+    return os.environ.get(name, default)
+
+
+def env_bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if raw.lower() in {"1", "true", "yes", "on"}:
+        return True
+    if raw.lower() in {"0", "false", "no", "off"}:
+        return False
+    raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false)")
+
+
+def env_number(name: str, default: float, *, minimum: float = 0) -> float:
+    raw = os.environ.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a number") from None
+    if value < minimum:
+        raise ImproperlyConfigured(f"{name}={raw!r} must be at least {minimum}")
+    return value
+
+
+def env_int(name: str, default: int, *, minimum: int = 0) -> int:
+    return int(env_number(name, default, minimum=minimum))
+
+
+# --- Django core ----------------------------------------------------------
+# https://docs.djangoproject.com/en/5.2/ref/settings/#secret-key
+SECRET_KEY = env_str("SECRET_KEY", "insecure-dev-key-change-me-in-production")
+# https://docs.djangoproject.com/en/5.2/ref/settings/#debug
+DEBUG = env_bool("DEBUG", False)
+# https://docs.djangoproject.com/en/5.2/ref/settings/#allowed-hosts
+ALLOWED_HOSTS = [h.strip() for h in env_str("ALLOWED_HOSTS", "127.0.0.1,localhost").split(",") if h]
+CSRF_TRUSTED_ORIGINS = [
+    o.strip() for o in env_str("CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()
+]
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "django_celery_beat",
+    "hooks",
+    "deliveries",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    # Serves the admin's static files from the app server itself, so `make run`
+    # and the docker image need no separate web server.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "webhooks_project.urls"
+WSGI_APPLICATION = "webhooks_project.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------
+# https://github.com/jazzband/dj-database-url  (postgres://user@host:5432/name, sqlite:///path)
+DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    # Web, worker and beat are separate processes writing one file: WAL lets
+    # readers run beside the writer, IMMEDIATE takes the write lock up front
+    # (no "database is locked" upgrade deadlocks), timeout waits for it.
+    DATABASES["default"]["OPTIONS"] = {
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "transaction_mode": "IMMEDIATE",
+        "timeout": 30,
+    }
+    # A file, not :memory:, so the Celery worker the integration tests start
+    # sees the same test database as the test process.
+    DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / "test-db.sqlite3")}
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = VAR_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+# --- REST framework -------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.TokenAuthentication",
+        "rest_framework.authentication.SessionAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_PARSER_CLASSES": ["webhooks_project.api.LimitedJSONParser"],
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 50,
+    "EXCEPTION_HANDLER": "webhooks_project.api.exception_handler",
+}
+# Request bodies larger than this are refused with 413 before they are parsed.
+WEBHOOK_EVENT_MAX_BYTES = env_int("WEBHOOK_EVENT_MAX_BYTES", 256 * 1024, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_EVENT_MAX_BYTES
+
+# --- Redis and Celery -----------------------------------------------------
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html
+REDIS_URL = env_str("REDIS_URL", "redis://127.0.0.1:6379/0")
+CELERY_BROKER_URL = REDIS_URL
+CELERY_TASK_IGNORE_RESULT = True
+CELERY_RESULT_BACKEND = None
+CELERY_TASK_SERIALIZER = "json"
+CELERY_ACCEPT_CONTENT = ["json"]
+CELERY_TIMEZONE = "UTC"
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A message is acknowledged only after its task ran; if the worker process dies
+# the message goes back to the queue. Prefetch 1 keeps a busy worker from
+# hoarding messages another worker could run.
+CELERY_TASK_ACKS_LATE = True
+CELERY_TASK_REJECT_ON_WORKER_LOST = True
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# Publishing happens inside API requests (on commit): if Redis is down, give up
+# quickly. The delivery is already in the database; the sweeper sends it later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 2,
+    "interval_start": 0,
+    "interval_step": 0.2,
+    "interval_max": 0.5,
+}
+
+# --- Delivery knobs (docs/operations.md) ----------------------------------
+WEBHOOK_USER_AGENT = env_str("WEBHOOK_USER_AGENT", "Webhooks-Platform/0.1")
+# Whole-attempt deadline (connect + TLS + request + response), seconds.
+WEBHOOK_TIMEOUT = env_number("WEBHOOK_TIMEOUT", 10, minimum=0.1)
+WEBHOOK_CONNECT_TIMEOUT = env_number("WEBHOOK_CONNECT_TIMEOUT", 5, minimum=0.1)
+# Upper bound for a webhook's own timeout override.
+WEBHOOK_TIMEOUT_MAX = env_number("WEBHOOK_TIMEOUT_MAX", 60, minimum=1)
+# Attempts in all (first try included), and the waits between them, seconds.
+WEBHOOK_MAX_ATTEMPTS = env_int("WEBHOOK_MAX_ATTEMPTS", 8, minimum=1)
+WEBHOOK_RETRY_SCHEDULE = [
+    float(s)
+    for s in env_str("WEBHOOK_RETRY_SCHEDULE", "5,300,1800,7200,18000,36000,36000").split(",")
+]
+WEBHOOK_RETRY_JITTER = env_number("WEBHOOK_RETRY_JITTER", 0.1)
+WEBHOOK_RETRY_MAX_DELAY = env_number("WEBHOOK_RETRY_MAX_DELAY", 86400, minimum=1)
+# Refuse loopback/private/link-local/metadata destinations unless set (dev, tests).
+WEBHOOK_ALLOW_PRIVATE_IPS = env_bool("WEBHOOK_ALLOW_PRIVATE_IPS", False)
+WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, minimum=0)
+# Deliveries one worker claims and sends concurrently per message.
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# How long a claim is held. A worker that dies mid-send loses its claim after
+# this; the sweeper then records the lost attempt and schedules a retry.
+WEBHOOK_LEASE_SECONDS = env_number("WEBHOOK_LEASE_SECONDS", 300, minimum=2)
+# Sweeper: how often it runs, how overdue a pending delivery must be before it
+# is re-queued, and how long after a queue message was sent we assume it lost.
+WEBHOOK_SWEEP_INTERVAL = env_number("WEBHOOK_SWEEP_INTERVAL", 10, minimum=0.5)
+WEBHOOK_SWEEP_GRACE = env_number("WEBHOOK_SWEEP_GRACE", 5)
+WEBHOOK_REQUEUE_AFTER = env_number("WEBHOOK_REQUEUE_AFTER", 300)
+WEBHOOK_SWEEP_LIMIT = env_int("WEBHOOK_SWEEP_LIMIT", 5000, minimum=1)
+# Retries due sooner than this ride in Redis as a countdown; later ones wait
+# in the database for the sweeper (Redis redelivers ETA messages held longer
+# than the visibility timeout, so long ETAs would only produce duplicates).
+WEBHOOK_ETA_MAX = env_number("WEBHOOK_ETA_MAX", 300)
+CELERY_VISIBILITY_TIMEOUT = env_number("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=10)
+# Purge: keep the newest N finished deliveries per webhook (0 = no count limit)
+# and none older than the retention age in days (0 = no age limit).
+WEBHOOK_DELIVERIES_KEEP = env_int("WEBHOOK_DELIVERIES_KEEP", 10)
+WEBHOOK_DELIVERIES_MAX_AGE_DAYS = env_number("WEBHOOK_DELIVERIES_MAX_AGE_DAYS", 30)
+WEBHOOK_PURGE_INTERVAL = env_number("WEBHOOK_PURGE_INTERVAL", 3600, minimum=1)
+WEBHOOK_PURGE_INITIAL_DELAY = env_number("WEBHOOK_PURGE_INITIAL_DELAY", 180)
+WEBHOOK_PURGE_BATCH = env_int("WEBHOOK_PURGE_BATCH", 1000, minimum=1)
+
+# The chain that makes a dead worker harmless: the hard time limit kills a
+# stuck task before its lease runs out, and the lease runs out long before
+# Redis hands the unacknowledged message to another worker.
+CELERY_TASK_SOFT_TIME_LIMIT = WEBHOOK_LEASE_SECONDS * 0.8
+CELERY_TASK_TIME_LIMIT = WEBHOOK_LEASE_SECONDS * 0.9
+CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+if not WEBHOOK_LEASE_SECONDS < CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT")
+if not WEBHOOK_ETA_MAX < CELERY_VISIBILITY_TIMEOUT:
+    raise ImproperlyConfigured("WEBHOOK_ETA_MAX must be below CELERY_VISIBILITY_TIMEOUT")
+
+# --- Periodic work, stored by django-celery-beat (editable in the admin) ---
+CELERY_BEAT_SCHEDULER = "webhooks_project.beat:Scheduler"
+CELERY_BEAT_SCHEDULE = {
+    "sweep-deliveries": {
+        "task": "deliveries.tasks.sweep",
+        "schedule": WEBHOOK_SWEEP_INTERVAL,
+        "options": {"expires": max(WEBHOOK_SWEEP_INTERVAL, 1)},
+    },
+    "purge-deliveries": {
+        "task": "deliveries.tasks.purge",
+        "schedule": WEBHOOK_PURGE_INTERVAL,
+    },
+}
+# First run of a periodic task, in seconds after beat starts (CloudStack's
+# webhook.deliveries.cleanup.initial.delay).
+WEBHOOK_BEAT_INITIAL_DELAYS = {"purge-deliveries": WEBHOOK_PURGE_INITIAL_DELAY}
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s: %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
