@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Case, DateTimeField, F, IntegerField, Q, TextField, Value, When
+from django.db.models.functions import Cast
 from django.utils import timezone
 
 from deliveries.http import OutgoingRequest, Response, get_sender
@@ -171,7 +172,10 @@ def record_outcomes(
     ids = [d.id for d, _, _ in results]
 
     def case(values, output):
-        return Case(*[When(id=i, then=Value(v)) for i, v in values], output_field=output)
+        # Cast, as Django's bulk_update does: PostgreSQL types a CASE whose
+        # branches are all untyped NULL parameters as text.
+        whens = [When(id=i, then=Value(v, output_field=output)) for i, v in values]
+        return Cast(Case(*whens, output_field=output), output_field=output)
 
     scope = Delivery.objects.filter(id__in=ids)
     scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)

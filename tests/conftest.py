@@ -1,14 +1,4 @@
-"""Shared test set-up.
-
-Tests talk to Redis database 15 (TEST_REDIS_URL) so that they never touch the
-data of a development instance on database 0. This runs before Django reads
-its settings (pytest-django sets Django up after the root conftest loads).
-"""
-
-import os
-
-os.environ["REDIS_URL"] = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_IPS", "0")
+"""Shared fixtures. The environment is set in tests/testenv.py."""
 
 import pytest
 

@@ -2,9 +2,10 @@
 service) so tests can point them at 127.0.0.1 without relaxing URL vetting."""
 
 import factory
+from django.utils import timezone
 
-from deliveries.models import Delivery, Event
-from hooks.models import Account, Domain, Scope, Webhook
+from deliveries.models import Delivery, DeliveryAttempt, Event
+from hooks.models import Account, Domain, Membership, Role, Scope, Webhook
 
 TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -56,3 +57,31 @@ class DeliveryFactory(factory.django.DjangoModelFactory):
 
     event = factory.SubFactory(EventFactory)
     webhook = factory.SubFactory(WebhookFactory)
+
+
+class UserFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = "auth.User"
+        django_get_or_create = ("username",)
+
+    username = factory.Sequence(lambda n: f"user-{n}")
+
+
+class MembershipFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = Membership
+
+    user = factory.SubFactory(UserFactory)
+    account = factory.SubFactory(AccountFactory)
+    role = Role.USER
+
+
+class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
+    class Meta:
+        model = DeliveryAttempt
+
+    delivery = factory.SubFactory(DeliveryFactory)
+    number = factory.Sequence(lambda n: n + 1)
+    started_at = factory.LazyFunction(timezone.now)
+    url = factory.LazyAttribute(lambda o: o.delivery.webhook.payload_url)
+    response_status = 500
