@@ -8,6 +8,7 @@ retries, expired claims and purges happen within a test.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -119,10 +120,8 @@ class CeleryProcess:
     def kill(self) -> None:
         """SIGKILL the whole process group: no cleanup, no acknowledgements."""
         if self.process is not None:
-            try:
+            with contextlib.suppress(ProcessLookupError):  # already gone
                 os.killpg(self.process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
             self.process.wait(timeout=20)
 
     def log_tail(self, lines: int = 60) -> str:
