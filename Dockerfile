@@ -1,0 +1,17 @@
+# One image for web, worker and beat (docker-compose.yml picks the command).
+FROM python:3.11-slim
+
+ENV PYTHONDONTWRITEBYTECODE=1 PYTHONUNBUFFERED=1 VAR_DIR=/var/lib/webhooks
+WORKDIR /app
+COPY pyproject.toml README.md ./
+COPY webhooks_project ./webhooks_project
+COPY hooks ./hooks
+COPY deliveries ./deliveries
+COPY manage.py ./
+RUN pip install --no-cache-dir . \
+    && useradd --system --home /app webhooks \
+    && mkdir -p "$VAR_DIR" && chown webhooks "$VAR_DIR" \
+    && python manage.py collectstatic --noinput
+USER webhooks
+EXPOSE 8000
+CMD ["gunicorn", "webhooks_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
