@@ -91,6 +91,8 @@ def resolve(host: str, port: int, *, allow_private: bool) -> str:
         infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
     except socket.gaierror as exc:
         raise DestinationRefused(f"cannot resolve {host}: {exc.strerror}") from None
+    except UnicodeError:  # an empty or over-long label: not a name at all
+        raise DestinationRefused(f"{host!r} is not a valid host name") from None
     addresses = list(dict.fromkeys(info[4][0] for info in infos))
     if not allow_private:
         for address in addresses:
@@ -216,6 +218,11 @@ class Sender:
                     except DestinationRefused as exc:
                         refused.append((request, _refused(str(exc), transfer.started)))
                         continue
+                    except Exception as exc:
+                        # One odd URL must not sink the batch it travels in.
+                        reason = f"cannot send to this URL: {exc}"
+                        refused.append((request, _refused(reason, transfer.started, "BadURL")))
+                        continue
                     multi.add_handle(transfer.curl)
                     active[transfer.curl] = transfer
                 if refused:
@@ -311,9 +318,9 @@ class Sender:
         return transfer.request, response
 
 
-def _refused(message: str, started: float) -> Response:
+def _refused(message: str, started: float, error_class: str = "DestinationRefused") -> Response:
     return Response(
-        error_class="DestinationRefused",
+        error_class=error_class,
         error_message=message,
         duration_ms=int((time.monotonic() - started) * 1000),
     )

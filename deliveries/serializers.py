@@ -4,6 +4,7 @@ from rest_framework import serializers
 
 from deliveries.models import Delivery, DeliveryAttempt, Event
 from hooks.models import EVENT_TYPE_RE, Account, Domain
+from webhooks_project.api import contains_nul
 
 
 class ResourceSerializer(serializers.Serializer):
@@ -27,6 +28,11 @@ class EventPublishSerializer(serializers.Serializer):
     resource = ResourceSerializer(required=False, allow_null=True)
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened.")
     data = serializers.DictField(required=False, default=dict)
+
+    def validate_data(self, value: dict) -> dict:
+        if contains_nul(value):
+            raise serializers.ValidationError("Must not contain NUL (\\u0000) characters.")
+        return value
 
 
 class EventSerializer(serializers.ModelSerializer):

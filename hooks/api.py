@@ -63,5 +63,7 @@ def _check_may_own(user, data: dict) -> None:
         return
     if account.pk != membership.account_id:
         raise ValidationError({"account": ["You may only create webhooks for your account."]})
+    if data.get("domain") not in (None, account.domain):
+        raise ValidationError({"domain": ["Must be your account's domain."]})
     if scope != Scope.LOCAL:
         raise ValidationError({"scope": ["Users may only create local webhooks."]})

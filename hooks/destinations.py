@@ -27,6 +27,8 @@ METADATA_ADDRESSES = {
     ipaddress.ip_address("fd00:ec2::254"),  # AWS over IPv6
 }
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")
+# Local-use NAT64 (RFC 8215): Python 3.11 still calls it global.
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")
 
 
 class DestinationError(ValueError):
@@ -43,7 +45,7 @@ def address_refusal(address: IPAddress) -> str | None:
     """
     if isinstance(address, ipaddress.IPv6Address):
         embedded = address.ipv4_mapped or address.sixtofour
-        if embedded is None and address in _NAT64:
+        if embedded is None and (address in _NAT64 or address in _NAT64_LOCAL):
             embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
         if embedded is None and address.teredo:
             embedded = address.teredo[1]
@@ -60,7 +62,9 @@ def address_refusal(address: IPAddress) -> str | None:
         return f"{address} is a link-local address"
     if address.is_multicast:
         return f"{address} is a multicast address"
-    if address.is_private or not address.is_global:
+    if isinstance(address, ipaddress.IPv6Address) and address.is_site_local:
+        return f"{address} is a site-local address"
+    if address.is_private or address.is_reserved or not address.is_global:
         return f"{address} is a private or reserved address"
     return None
 
@@ -89,6 +93,10 @@ def check_payload_url(url: str, *, allow_private: bool) -> None:
         raise DestinationError(f"URL is longer than {MAX_URL_LENGTH} characters.")
     if any(ch.isspace() or ord(ch) < 0x20 or ord(ch) == 0x7F for ch in url):
         raise DestinationError("URL must not contain whitespace or control characters.")
+    if not url.isascii():
+        raise DestinationError(
+            "URL must be ASCII: percent-encode the path and write the host in punycode."
+        )
     try:
         parts = urlsplit(url)
         port = parts.port
@@ -100,9 +108,13 @@ def check_payload_url(url: str, *, allow_private: bool) -> None:
         raise DestinationError(
             "URL must not contain credentials; use the listener credentials fields."
         )
-    host = parts.hostname
+    # "localhost." and "127.0.0.1." are the same hosts to a resolver.
+    host = (parts.hostname or "").rstrip(".")
     if not host:
         raise DestinationError("URL has no host.")
+    is_ipv6 = ":" in host  # urlsplit drops the brackets
+    if not is_ipv6 and any(not label or len(label) > 63 for label in host.split(".")):
+        raise DestinationError(f"{host!r} is not a valid host name.")
     if port == 0:
         raise DestinationError("URL port must be between 1 and 65535.")
     if allow_private:

@@ -18,6 +18,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from hooks.destinations import DestinationError, check_payload_url
 from webhooks_project.ids import uuid7
 
 EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
@@ -206,6 +207,13 @@ class Webhook(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Here, so the admin's forms vet the URL exactly as the API does.
+        try:
+            check_payload_url(self.payload_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
+        except DestinationError as exc:
+            raise ValidationError({"payload_url": str(exc)}) from None
 
     def wants(self, event_type: str) -> bool:
         """Whether this webhook's event type filter lets `event_type` through."""

@@ -6,12 +6,10 @@ import base64
 import re
 import secrets
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
-from hooks.destinations import DestinationError, check_payload_url
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 
 SECRET_PREFIX = "whsec_"
@@ -86,10 +84,6 @@ def webhook_create(
 ) -> Webhook:
     """Create a webhook. A secret is generated when none is given (None);
     an empty string means requests go unsigned."""
-    try:
-        check_payload_url(payload_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
-    except DestinationError as exc:
-        raise ValidationError({"payload_url": str(exc)}) from None
     if secret is None:
         secret = generate_secret()
     elif secret:
@@ -114,6 +108,6 @@ def webhook_create(
         timeout=timeout,
         max_attempts=max_attempts,
     )
-    webhook.full_clean()
+    webhook.full_clean()  # vets payload_url too (Webhook.clean)
     webhook.save()
     return webhook

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 from django.conf import settings
+from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
 from rest_framework.parsers import JSONParser
@@ -20,11 +21,13 @@ class PayloadTooLarge(exceptions.APIException):
 
 
 class LimitedJSONParser(JSONParser):
-    """JSON with a size cap (413) and a nesting cap (400), read once.
+    """JSON with a size cap (413) and a nesting cap (400).
 
-    DRF reads the request stream itself, bypassing Django's
-    DATA_UPLOAD_MAX_MEMORY_SIZE, so the cap is enforced here; and a deeply
-    nested document would otherwise surface as a RecursionError (a 500).
+    Django's DATA_UPLOAD_MAX_MEMORY_SIZE (the same limit) usually trips first,
+    when DRF reads the body; exception_handler turns that into the same 413.
+    This cap covers bodies sent without a Content-Length. A deeply nested
+    document would otherwise surface as a RecursionError (a 500), and
+    PostgreSQL's jsonb refuses \u0000 (a 500 there, stored on SQLite).
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -40,24 +43,43 @@ class LimitedJSONParser(JSONParser):
             raise exceptions.ParseError("JSON is nested too deeply.") from None
         except ValueError as exc:
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
-        if _depth(data) > MAX_JSON_DEPTH:
-            raise exceptions.ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+        _check_depth(data)
         return data
 
 
-def _depth(value, level: int = 1) -> int:
+def _check_depth(value, level: int = 1) -> None:
     if level > MAX_JSON_DEPTH:
-        return level
+        raise exceptions.ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
+    children = (
+        value.values() if isinstance(value, dict) else value if isinstance(value, list) else ()
+    )
+    for item in children:
+        _check_depth(item, level + 1)
+
+
+def contains_nul(value) -> bool:
+    """Whether a JSON value holds a NUL character anywhere (keys included).
+
+    PostgreSQL's jsonb refuses \\u0000 (a 500 there, while SQLite stores it):
+    serializers refuse it up front, naming the field.
+    """
+    if isinstance(value, str):
+        return "\x00" in value
     if isinstance(value, dict):
-        return max((_depth(v, level + 1) for v in value.values()), default=level)
+        return any(contains_nul(k) or contains_nul(v) for k, v in value.items())
     if isinstance(value, list):
-        return max((_depth(v, level + 1) for v in value), default=level)
-    return level
+        return any(contains_nul(v) for v in value)
+    return False
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django ValidationErrors from services as 400s."""
-    if isinstance(exc, DjangoValidationError):
+    """DRF's handler, plus Django ValidationErrors from services as 400s and
+    Django's request-size refusal as a JSON 413."""
+    if isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge(
+            f"Request body is larger than {settings.WEBHOOK_EVENT_MAX_BYTES} bytes."
+        )
+    elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
     return drf_exception_handler(exc, context)

@@ -1,0 +1,286 @@
+"""Publishing: event in, one pending delivery per matching webhook out, in one
+transaction; Celery hears of it only after commit."""
+
+import datetime as dt
+import uuid
+
+import pytest
+import time_machine
+from django.db import transaction
+from kombu.exceptions import OperationalError
+
+from deliveries import publishing
+from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.publishing import EventConflict, enqueue, event_publish
+from deliveries.tasks import deliver
+from hooks.models import Scope
+from tests.factories import DeliveryFactory, WebhookFactory
+
+pytestmark = pytest.mark.django_db
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+EVENT_ID = uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057")
+
+
+@pytest.fixture
+def enqueued(monkeypatch):
+    """What publishing hands to enqueue(), instead of sending it to Redis."""
+    calls = []
+    monkeypatch.setattr(publishing, "enqueue", lambda ids, **kwargs: calls.append(list(ids)))
+    return calls
+
+
+@pytest.fixture
+def east_hooks(tenants):
+    """Two webhooks that want east's VM.CREATE, one that does not, one elsewhere."""
+    return {
+        "local": WebhookFactory(name="local", account=tenants["east_acct"]),
+        "domain": WebhookFactory(name="domain", scope=Scope.DOMAIN, account=tenants["east_acct"]),
+        "volumes": WebhookFactory(
+            name="volumes", account=tenants["east_acct"], event_types=["VOLUME.*"]
+        ),
+        "west": WebhookFactory(name="west", account=tenants["west_acct"]),
+    }
+
+
+def publish(tenants, **kwargs):
+    defaults = {"type": "VM.CREATE", "data": {"name": "vm-1"}, "account": tenants["east_acct"]}
+    return event_publish(**{**defaults, **kwargs})
+
+
+# --- deliveries ----------------------------------------------------------------------------
+
+
+@time_machine.travel(NOW, tick=False)
+def test_one_pending_delivery_per_matching_webhook(
+    tenants, east_hooks, django_capture_on_commit_callbacks, enqueued
+):
+    # when
+    with django_capture_on_commit_callbacks():
+        result = publish(tenants, resource_id="vm-42", resource_type="VirtualMachine")
+
+    # then
+    assert result.created is True
+    assert result.delivery_count == 2
+    deliveries = Delivery.objects.filter(event=result.event)
+    assert {d.webhook.name for d in deliveries} == {"local", "domain"}
+    for delivery in deliveries:
+        assert delivery.status == DeliveryStatus.PENDING
+        assert delivery.attempts == 0
+        assert delivery.next_attempt_at == NOW
+        assert delivery.message_due_at == NOW
+        assert delivery.finished_at is None
+    # and the event is stored once, with what the producer said
+    event = Event.objects.get()
+    assert event.type == "VM.CREATE"
+    assert event.account == tenants["east_acct"]
+    assert event.domain == tenants["east"]
+    assert event.resource_id == "vm-42"
+    assert event.data == {"name": "vm-1"}
+    assert event.occurred_at == NOW
+
+
+def test_an_event_nobody_wants_is_stored_without_deliveries(
+    tenants, east_hooks, django_capture_on_commit_callbacks
+):
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = publish(tenants, type="NETWORK.CREATE", account=tenants["root_acct"])
+
+    assert result.created is True
+    assert result.delivery_count == 0
+    assert Event.objects.filter(id=result.event.id).exists()
+    assert not Delivery.objects.exists()
+    assert callbacks == []  # nothing to wake a worker for
+
+
+def test_a_given_id_and_timestamp_are_kept(tenants, east_hooks, enqueued):
+    occurred = dt.datetime(2020, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
+
+    result = publish(tenants, event_id=EVENT_ID, occurred_at=occurred)
+
+    assert result.event.id == EVENT_ID
+    assert Event.objects.get(id=EVENT_ID).occurred_at == occurred
+
+
+# --- after commit, and only then -----------------------------------------------------------
+
+
+def test_workers_are_woken_only_after_commit(
+    tenants, east_hooks, django_capture_on_commit_callbacks, enqueued
+):
+    # when publishing, inside the transaction
+    with django_capture_on_commit_callbacks() as callbacks:
+        result = publish(tenants)
+
+        # then nothing has been queued yet
+        assert enqueued == []
+
+    # and exactly one callback waits for the commit
+    assert len(callbacks) == 1
+    assert enqueued == []
+
+    # when the transaction commits
+    callbacks[0]()
+
+    # then the new deliveries are queued, by id
+    assert len(enqueued) == 1
+    assert sorted(enqueued[0]) == sorted(
+        Delivery.objects.filter(event=result.event).values_list("id", flat=True)
+    )
+
+
+def test_a_rolled_back_caller_leaves_nothing_and_queues_nothing(
+    tenants, east_hooks, django_capture_on_commit_callbacks, enqueued
+):
+    # given a caller whose own transaction fails after publishing
+    with (
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+        pytest.raises(RuntimeError, match="caller failed"),
+        transaction.atomic(),
+    ):
+        publish(tenants)
+        assert Delivery.objects.count() == 2
+        raise RuntimeError("caller failed")
+
+    # then
+    assert not Event.objects.exists()
+    assert not Delivery.objects.exists()
+    assert callbacks == []
+    assert enqueued == []
+
+
+# --- publishing an id again ------------------------------------------------------------------
+
+
+def test_the_same_id_and_contents_is_the_same_event(
+    tenants, east_hooks, django_capture_on_commit_callbacks, enqueued
+):
+    # given
+    first = publish(tenants, event_id=EVENT_ID)
+
+    # when the producer retries
+    with django_capture_on_commit_callbacks() as callbacks:
+        again = publish(tenants, event_id=EVENT_ID)
+
+    # then
+    assert again.created is False
+    assert again.event.pk == first.event.pk == EVENT_ID
+    assert again.delivery_count == first.delivery_count == 2
+    assert Event.objects.count() == 1
+    assert Delivery.objects.count() == 2
+    assert callbacks == []
+
+
+def test_a_retry_without_a_timestamp_is_the_same_event(tenants, east_hooks, enqueued):
+    # a producer that leaves the timestamp out gets "now" each time; that is no conflict
+    with time_machine.travel(NOW, tick=False):
+        publish(tenants, event_id=EVENT_ID)
+    with time_machine.travel(NOW + dt.timedelta(minutes=1), tick=False):
+        again = publish(tenants, event_id=EVENT_ID)
+
+    assert again.created is False
+    assert again.event.occurred_at == NOW
+
+
+def test_the_same_explicit_timestamp_is_the_same_event(tenants, east_hooks, enqueued):
+    publish(tenants, event_id=EVENT_ID, occurred_at=NOW)
+
+    again = publish(tenants, event_id=EVENT_ID, occurred_at=NOW)
+
+    assert again.created is False
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        {"data": {"name": "vm-2"}},
+        {"type": "VM.DESTROY"},
+        {"resource_id": "other"},
+        {"resource_type": "Volume"},
+        {"occurred_at": NOW + dt.timedelta(seconds=1)},
+    ],
+    ids=["data", "type", "resource_id", "resource_type", "timestamp"],
+)
+def test_the_same_id_with_different_contents_is_a_conflict(tenants, east_hooks, enqueued, change):
+    # given
+    publish(tenants, event_id=EVENT_ID, occurred_at=NOW)
+
+    # when, then
+    with pytest.raises(EventConflict, match=str(EVENT_ID)):
+        publish(tenants, **{"event_id": EVENT_ID, "occurred_at": NOW, **change})
+
+    assert Event.objects.count() == 1
+    assert Event.objects.get().data == {"name": "vm-1"}
+    assert Delivery.objects.count() == 2
+
+
+def test_the_same_id_for_another_account_is_a_conflict(tenants, east_hooks, enqueued):
+    publish(tenants, event_id=EVENT_ID)
+
+    with pytest.raises(EventConflict):
+        publish(tenants, event_id=EVENT_ID, account=tenants["west_acct"])
+
+
+# --- enqueue ------------------------------------------------------------------------------------
+
+
+def test_enqueue_sends_delivery_ids_in_batches(settings, monkeypatch):
+    # given
+    settings.WEBHOOK_BATCH_SIZE = 2
+    sent = []
+    monkeypatch.setattr(deliver, "apply_async", lambda **kwargs: sent.append(kwargs))
+    ids = [uuid.uuid4() for _ in range(5)]
+
+    # when
+    enqueue(ids, countdown=7)
+
+    # then: messages carry ids as strings, never payloads
+    assert sent == [
+        {"args": [[str(ids[0]), str(ids[1])]], "countdown": 7},
+        {"args": [[str(ids[2]), str(ids[3])]], "countdown": 7},
+        {"args": [[str(ids[4])]], "countdown": 7},
+    ]
+
+
+def test_enqueue_with_the_broker_down_does_not_raise_and_leaves_it_to_the_sweeper(monkeypatch):
+    # given pending deliveries that expect a message
+    pending = DeliveryFactory.create_batch(2, message_due_at=NOW, next_attempt_at=NOW)
+    sending = DeliveryFactory(status=DeliveryStatus.SENDING, message_due_at=NOW)
+
+    def broker_down(**kwargs):
+        raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
+
+    monkeypatch.setattr(deliver, "apply_async", broker_down)
+
+    # when
+    enqueue([d.id for d in [*pending, sending]])
+
+    # then the pending ones are marked as having no message in flight
+    for delivery in pending:
+        delivery.refresh_from_db()
+        assert delivery.message_due_at is None
+        assert delivery.status == DeliveryStatus.PENDING
+    # and one a worker holds is left alone
+    sending.refresh_from_db()
+    assert sending.message_due_at == NOW
+
+
+def test_publish_commits_even_when_the_broker_is_down(
+    tenants, east_hooks, django_capture_on_commit_callbacks, monkeypatch
+):
+    # given
+    def broker_down(**kwargs):
+        raise OperationalError("Connection refused.")
+
+    monkeypatch.setattr(deliver, "apply_async", broker_down)
+
+    # when the commit runs the real enqueue
+    with django_capture_on_commit_callbacks(execute=True):
+        result = publish(tenants)
+
+    # then the deliveries are stored, and waiting for the sweeper
+    assert result.delivery_count == 2
+    assert list(Delivery.objects.values_list("status", "message_due_at")) == [
+        (DeliveryStatus.PENDING, None),
+        (DeliveryStatus.PENDING, None),
+    ]
