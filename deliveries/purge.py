@@ -88,4 +88,9 @@ def deliveries_purge(
             .delete()[1]
             .get("deliveries.Event", 0)
         )
-    return PurgeResult(deliveries=deleted, events=events, more=batches >= max_batches)
+    # Out of batches: say "more" only if something is really left, so the task
+    # does not re-queue itself for an idle run.
+    more = batches >= max_batches and (
+        too_old().exists() or beyond_newest().exists() or orphans.exists()
+    )
+    return PurgeResult(deliveries=deleted, events=events, more=more)

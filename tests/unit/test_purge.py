@@ -219,7 +219,7 @@ def test_batches_are_shared_between_age_count_and_orphans(now):
             break
         assert len(runs) < 10
 
-    # (a call that used its last batch says "more" even if nothing is left: one idle run)
-    assert runs == [(2, 0), (2, 0), (0, 2), (0, 0)]
+    # and the call that finishes the work says there is no more (no idle run)
+    assert runs == [(2, 0), (2, 0), (0, 2)]
     assert remaining() == {newest.id}
     assert not Event.objects.filter(id__in=[e.id for e in orphans]).exists()
