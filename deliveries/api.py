@@ -1,59 +1,107 @@
+"""REST API for events and deliveries (/api/v1/). Views stay thin: writes go
+through deliveries.publishing and deliveries.services."""
+
 from __future__ import annotations
 
+from django.db import transaction
+from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import NotFound, ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import ValidationError
 from rest_framework.response import Response
+from rest_framework.throttling import UserRateThrottle
+from rest_framework.views import APIView
 
-from deliveries.models import Delivery, Event
+from deliveries.filters import DeliveryFilter, EventFilter
+from deliveries.http import Response as SendResult
+from deliveries.models import Delivery, DeliveryStatus, Event
 from deliveries.publishing import EventConflict, event_publish
 from deliveries.serializers import (
     DeliveryDetailSerializer,
     DeliverySerializer,
+    EventBatchSerializer,
+    EventDetailSerializer,
     EventPublishSerializer,
     EventSerializer,
+    PublishedSerializer,
+    RecoverSerializer,
+    RedeliverResultSerializer,
 )
-from hooks.models import Role
-from hooks.selectors import is_root_admin, tenant_q, user_membership
+from deliveries.services import (
+    DeliveryInFlight,
+    deliveries_recover,
+    delivery_redeliver,
+    webhook_test_send,
+)
+from hooks.models import Webhook
+from hooks.permissions import ActorMixin
+from hooks.serializers import TestDeliverySerializer, TestResultSerializer, TestURLSerializer
 
 
-class EventViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
-    serializer_class = EventSerializer
+class RecoverThrottle(UserRateThrottle):
+    """Bulk recovery can queue a webhook's whole failed history: per user, a
+    few calls an hour (API_RECOVER_RATE)."""
+
+    scope = "recover"
+
+
+def conflict(message: str) -> Response:
+    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
+
+
+class EventViewSet(
+    ActorMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+):
+    filterset_class = EventFilter
+    search_fields = ["type", "resource_id"]
+    ordering_fields = ["created_at", "occurred_at", "type"]
+    ordering = ["-created_at"]
+
+    def get_serializer_class(self):
+        if self.action == "retrieve":
+            return EventDetailSerializer
+        if self.action == "create":
+            return EventPublishSerializer
+        if self.action == "batch":
+            return EventBatchSerializer
+        return EventSerializer
 
     def get_queryset(self):
-        visible = tenant_q(self.request.user, account_field="account", domain_field="domain")
-        return Event.objects.filter(visible).order_by("-created_at")
+        visible = self.actor.visible(account_field="account", domain_field="domain")
+        qs = Event.objects.filter(visible)
+        if self.action == "retrieve":
+            qs = qs.prefetch_related("deliveries__event")
+        return qs
 
-    def create(self, request, *args, **kwargs):
-        """Publish an event: 202 with its id and how many deliveries it made."""
-        serializer = EventPublishSerializer(data=request.data)
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
+    def _publish(self, data: dict):
         account = data.get("account")
-        if not is_root_admin(request.user):
-            membership = user_membership(request.user)
-            if membership is None:
-                raise NotFound("You belong to no account.")
-            if account is None:
-                account = membership.account
-            if account.pk != membership.account_id and not (
-                membership.role == Role.DOMAIN_ADMIN
-                and account.domain.path.startswith(membership.account.domain.path)
-            ):
-                raise ValidationError({"account": ["Not an account you may publish for."]})
+        if account is None and data.get("domain") is None and not self.actor.is_root:
+            account = self.actor.account  # tenants publish for their own account
         resource = data.get("resource") or {}
+        return event_publish(
+            type=data["type"],
+            data=data.get("data", {}),
+            account=account,
+            domain=None if account else data.get("domain"),
+            resource_id=resource.get("id", ""),
+            resource_type=resource.get("type", ""),
+            occurred_at=data.get("timestamp"),
+            event_id=data.get("id"),
+        )
+
+    @extend_schema(
+        request=EventPublishSerializer,
+        responses={202: PublishedSerializer, 200: PublishedSerializer},
+        description="Publish an event. 202 when stored; 200 when this id was already "
+        "published with the same contents; 409 when with different contents.",
+    )
+    def create(self, request, *args, **kwargs):
+        serializer = EventPublishSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
         try:
-            result = event_publish(
-                type=data["type"],
-                data=data.get("data", {}),
-                account=account,
-                domain=None if account else data.get("domain"),
-                resource_id=resource.get("id", ""),
-                resource_type=resource.get("type", ""),
-                occurred_at=data.get("timestamp"),
-                event_id=data.get("id"),
-            )
+            result = self._publish(serializer.validated_data)
         except EventConflict as exc:
-            return Response({"detail": str(exc)}, status=status.HTTP_409_CONFLICT)
+            return conflict(str(exc))
         return Response(
             {
                 "id": str(result.event.id),
@@ -63,20 +111,173 @@ class EventViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.Ge
             status=status.HTTP_202_ACCEPTED if result.created else status.HTTP_200_OK,
         )
 
+    @extend_schema(request=EventBatchSerializer, responses={202: PublishedSerializer(many=True)})
+    @action(detail=False, methods=["post"])
+    def batch(self, request):
+        """Publish up to API_EVENT_BATCH_MAX events at once: all or none."""
+        serializer = EventBatchSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        results = []
+        try:
+            with transaction.atomic():
+                for index, item in enumerate(serializer.validated_data["events"]):
+                    try:
+                        results.append(self._publish(item))
+                    except EventConflict as exc:
+                        raise EventConflict(f"events[{index}]: {exc}") from None
+        except EventConflict as exc:
+            return conflict(str(exc))
+        return Response(
+            [
+                {"id": str(r.event.id), "deliveries": r.delivery_count, "created": r.created}
+                for r in results
+            ],
+            status=status.HTTP_202_ACCEPTED,
+        )
 
-class DeliveryViewSet(mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet):
+
+class DeliveryViewSet(
+    ActorMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    filterset_class = DeliveryFilter
+    search_fields = ["event__type", "last_error"]
+    ordering_fields = [
+        "created_at",
+        "finished_at",
+        "next_attempt_at",
+        "attempts",
+        "status",
+        "last_status_code",
+    ]
+    ordering = ["-created_at"]
+
     def get_serializer_class(self):
         return DeliveryDetailSerializer if self.action == "retrieve" else DeliverySerializer
 
     def get_queryset(self):
-        visible = tenant_q(
-            self.request.user, account_field="webhook__account", domain_field="webhook__domain"
+        visible = self.actor.visible(
+            account_field="webhook__account", domain_field="webhook__domain"
         )
-        qs = Delivery.objects.filter(visible).select_related("event").order_by("-created_at")
+        qs = Delivery.objects.filter(visible).select_related("event")
         if self.action == "retrieve":
             qs = qs.prefetch_related("attempt_set")
-        for name in ("webhook", "event", "status"):
-            value = self.request.query_params.get(name)
-            if value:
-                qs = qs.filter(**{name: value})
         return qs
+
+    def destroy(self, request, *args, **kwargs):
+        delivery = self.get_object()
+        deleted, _ = (
+            Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.SENDING).delete()
+        )
+        if not deleted:
+            return conflict("The delivery is being sent right now; try again shortly.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+    @extend_schema(
+        parameters=[OpenApiParameter("webhook", str), OpenApiParameter("status", str)],
+        responses={200: {"type": "object", "properties": {"deleted": {"type": "integer"}}}},
+        description="Delete the deliveries matching the list filters (at least one is "
+        "required). Deliveries being sent right now are left alone.",
+    )
+    @action(detail=False, methods=["delete"], url_path="bulk")
+    def bulk_delete(self, request):
+        used = [name for name in DeliveryFilter.base_filters if request.query_params.get(name)]
+        if not used:
+            raise ValidationError(
+                {"detail": ["Name at least one filter (webhook, status, created_after, …)."]}
+            )
+        matching = self.filter_queryset(self.get_queryset()).exclude(status=DeliveryStatus.SENDING)
+        _, by_model = Delivery.objects.filter(pk__in=matching.values("pk")).delete()
+        return Response({"deleted": by_model.get("deliveries.Delivery", 0)})
+
+    @extend_schema(request=None, responses=RedeliverResultSerializer)
+    @action(detail=True, methods=["post"])
+    def redeliver(self, request, pk=None):
+        """One more attempt now, recorded, with the same webhook-id."""
+        delivery = self.get_object()
+        try:
+            delivery, attempt = delivery_redeliver(delivery=delivery)
+        except DeliveryInFlight as exc:
+            return conflict(str(exc))
+        return Response(RedeliverResultSerializer({"delivery": delivery, "attempt": attempt}).data)
+
+    @extend_schema(
+        request=RecoverSerializer,
+        responses={
+            200: {
+                "type": "object",
+                "properties": {"count": {"type": "integer"}, "dry_run": {"type": "boolean"}},
+            }
+        },
+    )
+    @action(
+        detail=False,
+        methods=["post"],
+        throttle_classes=[RecoverThrottle],
+    )
+    def recover(self, request):
+        """Queue every failed delivery of a webhook in a time range again
+        (dry_run: only count them). Rate-limited (API_RECOVER_RATE)."""
+        serializer = RecoverSerializer(data=request.data, context={"request": request})
+        serializer.is_valid(raise_exception=True)
+        count = deliveries_recover(**serializer.validated_data)
+        return Response({"count": count, "dry_run": serializer.validated_data["dry_run"]})
+
+
+def test_result(response: SendResult) -> dict:
+    return {
+        "status_code": response.status_code,
+        "ok": response.ok,
+        "duration_ms": response.duration_ms,
+        "response_headers": response.headers,
+        "response_body": response.body.decode("utf-8", errors="replace"),
+        "response_truncated": response.body_truncated,
+        "error": "" if response.ok else response.summary,
+    }
+
+
+class WebhookTestView(ActorMixin, APIView):
+    """POST /webhooks/{id}/test/: send a sample (or given) event now; not recorded."""
+
+    @extend_schema(
+        request=TestDeliverySerializer, responses=TestResultSerializer, operation_id="webhooks_test"
+    )
+    def post(self, request, pk):
+        visible = self.actor.visible(account_field="account", domain_field="domain")
+        webhook = Webhook.objects.filter(visible, pk=pk).first()
+        if webhook is None:
+            return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
+        serializer = TestDeliverySerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        response = webhook_test_send(
+            webhook=webhook,
+            event_type=serializer.validated_data["type"],
+            data=serializer.validated_data["data"],
+        )
+        return Response(test_result(response))
+
+
+class URLTestView(ActorMixin, APIView):
+    """POST /webhooks/test/: try a URL before creating a webhook (same vetting)."""
+
+    @extend_schema(
+        request=TestURLSerializer, responses=TestResultSerializer, operation_id="webhooks_test_url"
+    )
+    def post(self, request):
+        serializer = TestURLSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        data = serializer.validated_data
+        webhook = Webhook(
+            payload_url=data["payload_url"],
+            secret=data["secret"],
+            header_style=data["header_style"],
+            ssl_verification=data["ssl_verification"],
+            headers=data["headers"],
+            account=self.actor.account,
+            domain=self.actor.account.domain if self.actor.account else None,
+        )
+        response = webhook_test_send(webhook=webhook, event_type=data["type"], data=data["data"])
+        return Response(test_result(response))

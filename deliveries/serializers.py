@@ -1,10 +1,25 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.utils import timezone
 from rest_framework import serializers
 
 from deliveries.models import Delivery, DeliveryAttempt, Event
-from hooks.models import EVENT_TYPE_RE, Account, Domain
+from hooks.models import EVENT_TYPE_RE, Webhook
+from hooks.permissions import actor_for
+from hooks.serializers import ScopedRelatedField
 from webhooks_project.api import contains_nul
+
+
+class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
+    """A webhook id the requester can see; any other does not exist (400)."""
+
+    def __init__(self, **kwargs):
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self):
+        actor = actor_for(self.context["request"].user)
+        return Webhook.objects.filter(actor.visible(account_field="account", domain_field="domain"))
 
 
 class ResourceSerializer(serializers.Serializer):
@@ -13,18 +28,16 @@ class ResourceSerializer(serializers.Serializer):
 
 
 class EventPublishSerializer(serializers.Serializer):
+    """One event to publish. `account` and `domain` must be ones the caller sees."""
+
     id = serializers.UUIDField(required=False, help_text="Idempotency: the same id is one event.")
     type = serializers.RegexField(
         EVENT_TYPE_RE,
         max_length=128,
         error_messages={"invalid": "Use 1-128 letters, digits, '.', '_' or '-'."},
     )
-    account = serializers.PrimaryKeyRelatedField(
-        queryset=Account.objects.all(), required=False, allow_null=True
-    )
-    domain = serializers.PrimaryKeyRelatedField(
-        queryset=Domain.objects.all(), required=False, allow_null=True
-    )
+    account = ScopedRelatedField(scope="accounts", required=False, allow_null=True)
+    domain = ScopedRelatedField(scope="domains", required=False, allow_null=True)
     resource = ResourceSerializer(required=False, allow_null=True)
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened.")
     data = serializers.DictField(required=False, default=dict)
@@ -99,3 +112,44 @@ class DeliveryDetailSerializer(DeliverySerializer):
 
     class Meta(DeliverySerializer.Meta):
         fields = [*DeliverySerializer.Meta.fields, "attempts_made"]
+
+
+class EventBatchSerializer(serializers.Serializer):
+    events = EventPublishSerializer(many=True, allow_empty=False)
+
+    def validate_events(self, value: list) -> list:
+        limit = settings.API_EVENT_BATCH_MAX
+        if len(value) > limit:
+            raise serializers.ValidationError(f"At most {limit} events per batch.")
+        return value
+
+
+class PublishedSerializer(serializers.Serializer):
+    id = serializers.UUIDField()
+    deliveries = serializers.IntegerField()
+    created = serializers.BooleanField()
+
+
+class EventDetailSerializer(EventSerializer):
+    deliveries = DeliverySerializer(many=True, read_only=True)
+
+    class Meta(EventSerializer.Meta):
+        fields = [*EventSerializer.Meta.fields, "deliveries"]
+
+
+class RecoverSerializer(serializers.Serializer):
+    webhook = ScopedWebhookField()
+    since = serializers.DateTimeField()
+    until = serializers.DateTimeField(required=False)
+    dry_run = serializers.BooleanField(default=False)
+
+    def validate(self, attrs):
+        attrs.setdefault("until", timezone.now())
+        if attrs["since"] >= attrs["until"]:
+            raise serializers.ValidationError({"since": ["Must be before until."]})
+        return attrs
+
+
+class RedeliverResultSerializer(serializers.Serializer):
+    delivery = DeliverySerializer()
+    attempt = AttemptSerializer()

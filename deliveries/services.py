@@ -30,6 +30,7 @@ from deliveries.publishing import enqueue
 from deliveries.retry import RetryPolicy, retry_delay
 from deliveries.signing import cloudstack_signature, standard_signature
 from hooks.models import HeaderStyle, Webhook
+from webhooks_project.ids import uuid7
 
 REDACTED = "[redacted]"
 _SECRET_HEADERS = {"authorization"}
@@ -46,8 +47,14 @@ def event_body(event: Event) -> bytes:
 def delivery_headers(
     *, webhook: Webhook, event: Event, body: bytes, timestamp: int
 ) -> list[tuple[str, str]]:
-    """Headers for one attempt, in the webhook's chosen style."""
+    """Headers for one attempt, in the webhook's chosen style.
+
+    While a rotated-out secret is still in its overlap window, Standard-style
+    requests carry both signatures (space-separated, as the spec allows), so a
+    receiver holding either secret verifies them.
+    """
     msg_id = str(event.id)
+    secrets = webhook.signing_secrets(now=dt.datetime.fromtimestamp(timestamp, tz=dt.UTC))
     headers = [("Content-Type", "application/json")]
     if webhook.header_style == HeaderStyle.CLOUDSTACK:
         headers += [
@@ -55,24 +62,25 @@ def delivery_headers(
             ("X-CS-Event-ID", msg_id),
             ("X-CS-Event", event.type),
         ]
-        if webhook.secret:
-            headers.append(
-                ("X-CS-Signature", cloudstack_signature(secret=webhook.secret, body=body))
-            )
+        if secrets:
+            # One signature only: CloudStack receivers expect a single value.
+            headers.append(("X-CS-Signature", cloudstack_signature(secret=secrets[0], body=body)))
     else:
         headers += [
             ("User-Agent", settings.WEBHOOK_USER_AGENT),
             ("webhook-id", msg_id),
             ("webhook-timestamp", str(timestamp)),
         ]
-        if webhook.secret:
-            signature = standard_signature(
-                secret=webhook.secret, msg_id=msg_id, timestamp=timestamp, body=body
-            )
-            headers.append(("webhook-signature", signature))
+        if secrets:
+            signatures = [
+                standard_signature(secret=s, msg_id=msg_id, timestamp=timestamp, body=body)
+                for s in secrets
+            ]
+            headers.append(("webhook-signature", " ".join(signatures)))
     if webhook.auth_username or webhook.auth_password:
         token = base64.b64encode(f"{webhook.auth_username}:{webhook.auth_password}".encode())
         headers.append(("Authorization", "Basic " + token.decode()))
+    headers.extend(webhook.headers.items())
     return headers
 
 
@@ -217,6 +225,28 @@ def record_outcomes(
 # --- sending ------------------------------------------------------------------
 
 
+def delivery_request(
+    delivery: Delivery, *, timestamp: int, bodies: dict[uuid.UUID, bytes] | None = None
+) -> OutgoingRequest:
+    """The request for one attempt of a delivery (bodies: a per-batch cache,
+    since one event goes to many webhooks with the same bytes)."""
+    event, webhook = delivery.event, delivery.webhook
+    body = bodies.get(event.id) if bodies is not None else None
+    if body is None:
+        body = event_body(event)
+        if bodies is not None:
+            bodies[event.id] = body
+    return OutgoingRequest(
+        url=webhook.payload_url,
+        headers=delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp),
+        body=body,
+        timeout=attempt_timeout(webhook),
+        connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
+        verify_tls=webhook.ssl_verification,
+        key=delivery.id,
+    )
+
+
 def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
     """Claim these deliveries if still due, send them concurrently, record each.
 
@@ -228,26 +258,8 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
     timestamp = int(timezone.now().timestamp())
     started_at = timezone.now()
     bodies: dict[uuid.UUID, bytes] = {}
-    by_id: dict[uuid.UUID, Delivery] = {}
-    requests = []
-    for delivery in claimed:
-        event, webhook = delivery.event, delivery.webhook
-        body = bodies.get(event.id)
-        if body is None:
-            body = bodies[event.id] = event_body(event)
-        headers = delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp)
-        by_id[delivery.id] = delivery
-        requests.append(
-            OutgoingRequest(
-                url=webhook.payload_url,
-                headers=headers,
-                body=body,
-                timeout=attempt_timeout(webhook),
-                connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
-                verify_tls=webhook.ssl_verification,
-                key=delivery.id,
-            )
-        )
+    by_id = {delivery.id: delivery for delivery in claimed}
+    requests = [delivery_request(d, timestamp=timestamp, bodies=bodies) for d in claimed]
 
     def on_done(done: list[tuple[OutgoingRequest, Response]]) -> None:
         now = timezone.now()
@@ -321,3 +333,95 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> SweepResult:
         )
         enqueue(due_ids)
     return SweepResult(requeued=len(due_ids), expired=expired)
+
+
+# --- operator actions -----------------------------------------------------------
+
+
+class DeliveryInFlight(Exception):
+    """A worker holds this delivery right now."""
+
+
+def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt]:
+    """One more attempt, now, in this process: same webhook-id, recorded like
+    any other. On failure the retry policy decides what follows (a delivery
+    that had used all its attempts ends failed again)."""
+    now = timezone.now()
+    token = uuid.uuid4()
+    claimed = (
+        Delivery.objects.filter(id=delivery.id)
+        .exclude(status=DeliveryStatus.SENDING)
+        .update(
+            status=DeliveryStatus.SENDING,
+            claim_token=token,
+            lease_expires_at=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            next_attempt_at=now,
+            finished_at=None,
+            message_due_at=None,
+        )
+    )
+    if not claimed:
+        raise DeliveryInFlight(f"Delivery {delivery.id} is being sent by a worker right now.")
+    delivery = Delivery.objects.select_related("event", "webhook").get(id=delivery.id)
+    started_at = timezone.now()
+    request = delivery_request(delivery, timestamp=int(started_at.timestamp()))
+    response = get_sender().send(request)
+    attempt = _attempt(delivery, request.url, request.headers, response, started_at)
+    record_outcomes(token, [(delivery, attempt, decide(delivery, response, now=timezone.now()))])
+    delivery.refresh_from_db()
+    return delivery, attempt
+
+
+def deliveries_recover(
+    *, webhook: Webhook, since: dt.datetime, until: dt.datetime, dry_run: bool = False
+) -> int:
+    """Queue every failed delivery of a webhook created in [since, until) for
+    one more attempt. With dry_run, only count them."""
+    failed = Delivery.objects.filter(
+        webhook=webhook, status=DeliveryStatus.FAILED, created_at__gte=since, created_at__lt=until
+    )
+    if dry_run:
+        return failed.count()
+    ids = list(failed.values_list("id", flat=True))
+    now = timezone.now()
+    with transaction.atomic():
+        count = Delivery.objects.filter(id__in=ids, status=DeliveryStatus.FAILED).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            finished_at=None,
+            message_due_at=now,
+        )
+        transaction.on_commit(lambda: enqueue(ids))
+    return count
+
+
+SAMPLE_DATA = {"message": "This is a test delivery. It is not recorded.", "test": True}
+
+
+def webhook_test_send(
+    *, webhook: Webhook, event_type: str = "TEST", data: dict | None = None
+) -> Response:
+    """Send a sample event to a webhook (saved or not) now; nothing is stored.
+
+    The request is built and vetted exactly as a real delivery's is."""
+    event = Event(
+        id=uuid7(),
+        type=event_type,
+        account_id=webhook.account_id,
+        domain_id=webhook.domain_id,
+        data=data or SAMPLE_DATA,
+        occurred_at=timezone.now(),
+    )
+    body = event_body(event)
+    timestamp = int(event.occurred_at.timestamp())
+    return get_sender().send(
+        OutgoingRequest(
+            url=webhook.payload_url,
+            headers=delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp),
+            body=body,
+            timeout=attempt_timeout(webhook),
+            connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
+            verify_tls=webhook.ssl_verification,
+        )
+    )

@@ -1,69 +1,292 @@
+"""REST API for tenants and webhooks (/api/v1/). Views stay thin: the rules
+live in hooks.permissions and the writes in hooks.services."""
+
 from __future__ import annotations
 
+from django.contrib.auth import get_user_model
+from django.db import IntegrityError, transaction
+from django.db.models import ProtectedError
+from drf_spectacular.utils import extend_schema
+from knox.models import AuthToken
 from rest_framework import mixins, status, viewsets
-from rest_framework.exceptions import ValidationError
+from rest_framework.decorators import action
+from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
 from rest_framework.response import Response
 
-from hooks.models import Account, Role, Scope, Webhook
-from hooks.selectors import is_root_admin, tenant_q, user_membership
-from hooks.serializers import WebhookSerializer
-from hooks.services import webhook_create
+from hooks.filters import AccountFilter, DomainFilter, WebhookFilter
+from hooks.models import Membership, Role, Scope, Webhook
+from hooks.permissions import ActorMixin, IsTenantAdmin
+from hooks.serializers import (
+    AccountSerializer,
+    DomainSerializer,
+    RotateSecretResultSerializer,
+    RotateSecretSerializer,
+    TokenCreatedSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+    UserSerializer,
+    WebhookSerializer,
+)
+from hooks.services import (
+    account_create,
+    domain_create,
+    token_issue,
+    webhook_create,
+    webhook_rotate_secret,
+    webhook_update,
+)
 
 
-class WebhookViewSet(
-    mixins.CreateModelMixin,
-    mixins.ListModelMixin,
-    mixins.RetrieveModelMixin,
-    viewsets.GenericViewSet,
-):
+def conflict(message: str) -> Response:
+    return Response({"detail": message}, status=status.HTTP_409_CONFLICT)
+
+
+class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
     serializer_class = WebhookSerializer
+    filterset_class = WebhookFilter
+    search_fields = ["name", "description", "payload_url"]
+    ordering_fields = ["name", "created_at", "updated_at", "scope", "enabled"]
+    ordering = ["-created_at"]
 
     def get_queryset(self):
-        visible = tenant_q(self.request.user, account_field="account", domain_field="domain")
-        return (
-            Webhook.objects.filter(visible)
-            .select_related("account", "domain")
-            .order_by("-created_at")
+        visible = self.actor.visible(account_field="account", domain_field="domain")
+        return Webhook.objects.filter(visible).select_related("account", "domain")
+
+    def perform_create(self, serializer):
+        data = dict(serializer.validated_data)
+        if "account" not in data:
+            if self.actor.account is None:
+                raise ValidationError({"account": ["This field is required."]})
+            data["account"] = self.actor.account
+        data.setdefault("domain", data["account"].domain)
+        self.actor.check_webhook_scope(
+            scope=data.get("scope", Scope.LOCAL), account=data["account"], domain=data["domain"]
         )
+        serializer.instance = webhook_create(**data)
 
     def create(self, request, *args, **kwargs):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
-        data = dict(serializer.validated_data)
-        if "account" not in data:
-            membership = user_membership(request.user)
-            if membership is None:
-                raise ValidationError({"account": ["This field is required."]})
-            data["account"] = membership.account
-        _check_may_own(request.user, data)
-        webhook = webhook_create(**data)
-        body = self.get_serializer(webhook).data
+        self.perform_create(serializer)
+        body = self.get_serializer(serializer.instance).data
         if "secret" not in serializer.validated_data:
-            body["secret"] = webhook.secret  # generated: shown this once
+            body["secret"] = serializer.instance.secret  # generated: shown this once
         return Response(body, status=status.HTTP_201_CREATED)
 
+    def perform_update(self, serializer):
+        webhook = serializer.instance
+        changes = dict(serializer.validated_data)
+        account = changes.get("account", webhook.account)
+        domain = changes.get("domain", webhook.domain)
+        if "account" in changes and "domain" not in changes:
+            domain = changes["domain"] = account.domain
+        self.actor.check_webhook_scope(
+            scope=changes.get("scope", webhook.scope), account=account, domain=domain
+        )
+        serializer.instance = webhook_update(webhook=webhook, **changes)
 
-def _check_may_own(user, data: dict) -> None:
-    """Scope rules (CloudStack's): users local only, for their own account;
-    domain admins local or domain within their subtree; global for root only."""
-    if is_root_admin(user):
-        return
-    membership = user_membership(user)
-    account: Account = data["account"]
-    scope = data.get("scope", Scope.LOCAL)
-    if membership is None:
-        raise ValidationError({"account": ["You belong to no account."]})
-    if membership.role == Role.DOMAIN_ADMIN:
-        subtree = membership.account.domain.path
-        domain = data.get("domain") or account.domain
-        if not account.domain.path.startswith(subtree) or not domain.path.startswith(subtree):
-            raise ValidationError({"account": ["Not an account of your domain."]})
-        if scope == Scope.GLOBAL:
-            raise ValidationError({"scope": ["Only root admins may create global webhooks."]})
-        return
-    if account.pk != membership.account_id:
-        raise ValidationError({"account": ["You may only create webhooks for your account."]})
-    if data.get("domain") not in (None, account.domain):
-        raise ValidationError({"domain": ["Must be your account's domain."]})
-    if scope != Scope.LOCAL:
-        raise ValidationError({"scope": ["Users may only create local webhooks."]})
+    @extend_schema(request=RotateSecretSerializer, responses=RotateSecretResultSerializer)
+    @action(detail=True, methods=["post"], url_path="rotate-secret")
+    def rotate_secret(self, request, pk=None):
+        """Issue a new secret; the old one keeps signing too for the overlap window."""
+        webhook = self.get_object()
+        serializer = RotateSecretSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        webhook = webhook_rotate_secret(webhook=webhook, **serializer.validated_data)
+        return Response(
+            {
+                "secret": webhook.secret,
+                "previous_secret_expires_at": webhook.previous_secret_expires_at,
+            }
+        )
+
+
+class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
+    """Domains in the caller's subtree (root admins: all). Admins only."""
+
+    serializer_class = DomainSerializer
+    permission_classes = [IsTenantAdmin]
+    filterset_class = DomainFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at", "path"]
+    ordering = ["path"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return self.actor.domains().select_related("parent")
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = domain_create(**serializer.validated_data)
+        except IntegrityError:
+            raise ValidationError({"name": ["A sibling domain has this name."]}) from None
+
+    def perform_update(self, serializer):
+        if "parent" in serializer.validated_data and (
+            serializer.validated_data["parent"] != serializer.instance.parent
+        ):
+            raise ValidationError({"parent": ["Domains cannot be moved."]})
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ValidationError({"name": ["A sibling domain has this name."]}) from None
+
+    def destroy(self, request, *args, **kwargs):
+        domain = self.get_object()
+        if domain.path == self.actor.domain_path and not self.actor.is_root:
+            raise PermissionDenied("You cannot delete your own domain.")
+        try:
+            domain.delete()
+        except ProtectedError:
+            return conflict("The domain still has subdomains or accounts.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class AccountViewSet(ActorMixin, viewsets.ModelViewSet):
+    """Accounts in the caller's subtree (root admins: all). Admins only."""
+
+    serializer_class = AccountSerializer
+    permission_classes = [IsTenantAdmin]
+    filterset_class = AccountFilter
+    search_fields = ["name"]
+    ordering_fields = ["name", "created_at"]
+    ordering = ["name"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        return self.actor.accounts().select_related("domain")
+
+    def perform_create(self, serializer):
+        try:
+            serializer.instance = account_create(**serializer.validated_data)
+        except IntegrityError:
+            raise ValidationError({"name": ["The domain has an account of this name."]}) from None
+
+    def perform_update(self, serializer):
+        try:
+            with transaction.atomic():
+                serializer.save()
+        except IntegrityError:
+            raise ValidationError({"name": ["The domain has an account of this name."]}) from None
+
+    def destroy(self, request, *args, **kwargs):
+        account = self.get_object()
+        if self.actor.account and account.pk == self.actor.account.pk:
+            raise PermissionDenied("You cannot delete your own account.")
+        try:
+            account.delete()
+        except ProtectedError:
+            return conflict("The account still has users.")
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class UserViewSet(ActorMixin, viewsets.ModelViewSet):
+    """Logins, with their account and role. Admins only, within their subtree."""
+
+    serializer_class = UserSerializer
+    permission_classes = [IsTenantAdmin]
+    search_fields = ["username"]
+    ordering_fields = ["username", "date_joined"]
+    ordering = ["username"]
+    http_method_names = ["get", "post", "patch", "delete", "head", "options"]
+
+    def get_queryset(self):
+        visible = self.actor.visible(
+            account_field="membership__account", domain_field="membership__account__domain"
+        )
+        return get_user_model().objects.filter(visible).select_related("membership__account")
+
+    def _check_role(self, role: str) -> None:
+        if role == Role.ROOT_ADMIN and not self.actor.is_root:
+            raise PermissionDenied("Only root admins may make root admins.")
+
+    def perform_create(self, serializer):
+        data = serializer.validated_data
+        membership = data.get("membership", {})
+        role = membership.get("role", Role.USER)
+        self._check_role(role)
+        User = get_user_model()
+        if User.objects.filter(username=data["username"]).exists():
+            raise ValidationError({"username": ["This username is taken."]})
+        with transaction.atomic():
+            user = User.objects.create_user(
+                username=data["username"], password=data.get("password")
+            )
+            if role == Role.ROOT_ADMIN:
+                user.is_staff = user.is_superuser = True
+                user.save(update_fields=["is_staff", "is_superuser"])
+            Membership.objects.create(user=user, account=membership["account"], role=role)
+        serializer.instance = user
+
+    def perform_update(self, serializer):
+        user = serializer.instance
+        data = serializer.validated_data
+        membership = data.get("membership", {})
+        if "role" in membership:
+            self._check_role(membership["role"])
+        if user.pk == self.request.user.pk and membership:
+            raise PermissionDenied("You cannot change your own account or role.")
+        with transaction.atomic():
+            if "username" in data:
+                user.username = data["username"]
+            if data.get("password"):
+                user.set_password(data["password"])
+            user.save()
+            if membership:
+                Membership.objects.update_or_create(user=user, defaults=membership)
+
+    def destroy(self, request, *args, **kwargs):
+        user = self.get_object()
+        if user.pk == request.user.pk:
+            raise PermissionDenied("You cannot delete yourself.")
+        user.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
+
+class TokenViewSet(
+    ActorMixin,
+    mixins.ListModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.DestroyModelMixin,
+    viewsets.GenericViewSet,
+):
+    """API tokens: your own; admins also those of users in their subtree.
+    Only a hash is stored: the key is shown once, when the token is issued."""
+
+    serializer_class = TokenSerializer
+    queryset = AuthToken.objects.none()  # for the schema; get_queryset scopes it
+    lookup_field = "token_key"
+    lookup_url_kwarg = "pk"
+    ordering_fields = ["created", "expiry"]
+    ordering = ["-created"]
+    filter_backends = []
+
+    def get_queryset(self):
+        own = AuthToken.objects.filter(user=self.request.user)
+        if not self.actor.is_admin:
+            return own.select_related("user")
+        visible = self.actor.visible(
+            account_field="user__membership__account",
+            domain_field="user__membership__account__domain",
+        )
+        return (AuthToken.objects.filter(visible) | own).select_related("user").order_by("-created")
+
+    @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
+    def create(self, request):
+        serializer = TokenCreateSerializer(data=request.data)
+        serializer.is_valid(raise_exception=True)
+        user = serializer.validated_data.get("user", request.user)
+        if user.pk != request.user.pk:
+            if not self.actor.is_admin:
+                raise PermissionDenied("Only admins may issue tokens for others.")
+            visible = self.actor.visible(
+                account_field="membership__account", domain_field="membership__account__domain"
+            )
+            if not get_user_model().objects.filter(visible, pk=user.pk).exists():
+                raise NotFound("No such user.")
+        instance, key = token_issue(
+            user=user, expiry_hours=serializer.validated_data.get("expiry_hours")
+        )
+        body = TokenSerializer(instance).data | {"key": key}
+        return Response(body, status=status.HTTP_201_CREATED)

@@ -126,6 +126,49 @@ def validate_event_patterns(value: object) -> None:
             )
 
 
+HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+# Headers the platform sets itself: a webhook may not replace them.
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "transfer-encoding",
+        "connection",
+        "expect",
+        "te",
+        "upgrade",
+        "authorization",
+        "user-agent",
+        "webhook-id",
+        "webhook-timestamp",
+        "webhook-signature",
+        "x-cs-event-id",
+        "x-cs-event",
+        "x-cs-signature",
+    }
+)
+MAX_CUSTOM_HEADERS = 20
+
+
+def validate_custom_headers(value: object) -> None:
+    if not isinstance(value, dict):
+        raise ValidationError("Must be an object of header names to values.")
+    if len(value) > MAX_CUSTOM_HEADERS:
+        raise ValidationError(f"At most {MAX_CUSTOM_HEADERS} custom headers.")
+    for name, header_value in value.items():
+        if not HEADER_NAME_RE.match(name):
+            raise ValidationError(f"{name!r} is not a valid header name.")
+        if name.lower() in RESERVED_HEADERS:
+            raise ValidationError(f"{name!r} is set by the platform and cannot be overridden.")
+        if not isinstance(header_value, str) or len(header_value) > 1024:
+            raise ValidationError(
+                f"The value of {name!r} must be a string of at most 1024 characters."
+            )
+        if any(ch in header_value for ch in "\r\n\x00"):
+            raise ValidationError(f"The value of {name!r} must not contain CR, LF or NUL.")
+
+
 @lru_cache(maxsize=4096)
 def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern))
@@ -165,7 +208,17 @@ class Webhook(models.Model):
         blank=True,
         help_text="Signing secret (whsec_ + base64). Empty: requests are not signed.",
     )
+    # Set by rotate-secret: the old secret goes on signing, beside the new one,
+    # until this time, so receivers can switch without dropping requests.
+    previous_secret = models.CharField(max_length=256, blank=True, editable=False)
+    previous_secret_expires_at = models.DateTimeField(null=True, blank=True, editable=False)
     enabled = models.BooleanField(default=True)
+    headers = models.JSONField(
+        default=dict,
+        blank=True,
+        validators=[validate_custom_headers],
+        help_text="Extra headers sent with every request (not the signature or Host headers).",
+    )
     event_types = models.JSONField(
         default=list,
         blank=True,
@@ -220,6 +273,18 @@ class Webhook(models.Model):
         if not self.event_types:
             return True
         return any(_pattern_regex(p).match(event_type) for p in self.event_types)
+
+    def signing_secrets(self, *, now) -> list[str]:
+        """The secrets requests are signed with now: the current one, and the
+        previous one while its rotation window lasts."""
+        secrets = [self.secret] if self.secret else []
+        if (
+            self.previous_secret
+            and self.previous_secret_expires_at
+            and (now < self.previous_secret_expires_at)
+        ):
+            secrets.append(self.previous_secret)
+        return secrets
 
     @property
     def effective_timeout(self) -> float:

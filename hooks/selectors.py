@@ -6,7 +6,7 @@ import uuid
 
 from django.db.models import Q
 
-from hooks.models import Account, Domain, Membership, Role, Scope, Webhook
+from hooks.models import Account, Domain, Scope, Webhook
 
 
 def webhooks_for_event(
@@ -37,28 +37,3 @@ def event_domain(*, account: Account | None, domain: Domain | None) -> Domain | 
     if account is not None:
         return account.domain
     return domain
-
-
-def user_membership(user) -> Membership | None:
-    return getattr(user, "membership", None) if user.is_authenticated else None
-
-
-def is_root_admin(user) -> bool:
-    membership = user_membership(user)
-    return bool(user.is_superuser or (membership and membership.role == Role.ROOT_ADMIN))
-
-
-def tenant_q(user, *, account_field: str, domain_field: str) -> Q:
-    """The rows a user may see, given where the row's account and domain live.
-
-    Root admins see everything; a domain admin their domain's subtree; a user
-    their own account. A login with no membership sees nothing.
-    """
-    if is_root_admin(user):
-        return Q()
-    membership = user_membership(user)
-    if membership is None:
-        return Q(pk__in=[])
-    if membership.role == Role.DOMAIN_ADMIN:
-        return Q(**{f"{domain_field}__path__startswith": membership.account.domain.path})
-    return Q(**{account_field: membership.account_id})

@@ -1,54 +1,243 @@
 from __future__ import annotations
 
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError as DjangoValidationError
+from knox.models import AuthToken
 from rest_framework import serializers
 
-from hooks.models import EVENT_PATTERN_RE, Account, Domain, Webhook
+from hooks.destinations import DestinationError, check_payload_url
+from hooks.models import (
+    EVENT_PATTERN_RE,
+    Account,
+    Domain,
+    HeaderStyle,
+    Role,
+    Webhook,
+    validate_custom_headers,
+)
+from hooks.permissions import actor_for
+from hooks.services import check_secret
+
+
+class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
+    """A related id the requester can see; any other id does not exist (400)."""
+
+    def __init__(self, *, scope: str, **kwargs):
+        self.scope = scope
+        super().__init__(pk_field=serializers.UUIDField(), **kwargs)
+
+    def get_queryset(self):
+        actor = actor_for(self.context["request"].user)
+        return actor.domains() if self.scope == "domains" else actor.accounts()
+
+
+def payload_url_field() -> serializers.CharField:
+    return serializers.CharField(max_length=2048, help_text="http(s) URL events are POSTed to.")
+
+
+def validate_url(value: str) -> str:
+    try:
+        check_payload_url(value, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
+    except DestinationError as exc:
+        raise serializers.ValidationError(str(exc)) from None
+    return value
+
+
+def validate_secret_value(value: str) -> str:
+    if value:
+        try:
+            check_secret(value)
+        except DjangoValidationError as exc:
+            raise serializers.ValidationError(exc.messages) from None
+    return value
+
+
+def validate_headers_value(value: dict) -> dict:
+    try:
+        validate_custom_headers(value)
+    except DjangoValidationError as exc:
+        raise serializers.ValidationError(exc.messages) from None
+    return value
 
 
 class WebhookSerializer(serializers.ModelSerializer):
-    account = serializers.PrimaryKeyRelatedField(queryset=Account.objects.all(), required=False)
-    domain = serializers.PrimaryKeyRelatedField(queryset=Domain.objects.all(), required=False)
+    account = ScopedRelatedField(scope="accounts", required=False)
+    domain = ScopedRelatedField(scope="domains", required=False)
+    payload_url = payload_url_field()
     secret = serializers.CharField(
         write_only=True,
         required=False,
         allow_blank=True,
         max_length=256,
-        help_text="whsec_ + base64; generated when omitted, returned once. Empty: unsigned.",
+        help_text="whsec_ + base64 of 24-64 bytes; generated when omitted and returned once. "
+        "Empty: requests are not signed.",
     )
     auth_password = serializers.CharField(
         write_only=True, required=False, allow_blank=True, max_length=255
     )
     event_types = serializers.ListField(
-        child=serializers.RegexField(EVENT_PATTERN_RE, max_length=128),
+        child=serializers.RegexField(
+            EVENT_PATTERN_RE,
+            max_length=128,
+            error_messages={"invalid": "Use letters, digits, '.', '_', '-' and '*'."},
+        ),
         required=False,
         max_length=100,
     )
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1024, trim_whitespace=False),
+        required=False,
+        help_text="Extra request headers; the signature, Host and Content-* headers are refused.",
+    )
+    timeout = serializers.FloatField(required=False, allow_null=True)
+    max_attempts = serializers.IntegerField(required=False, allow_null=True)
     has_secret = serializers.SerializerMethodField()
 
     class Meta:
         model = Webhook
         fields = [
-            "id",
-            "name",
-            "description",
-            "scope",
-            "account",
-            "domain",
-            "payload_url",
-            "ssl_verification",
-            "secret",
-            "has_secret",
-            "enabled",
-            "event_types",
-            "header_style",
-            "auth_username",
-            "auth_password",
-            "timeout",
-            "max_attempts",
-            "created_at",
-            "updated_at",
-        ]
+            "id", "name", "description", "scope", "account", "domain", "payload_url",
+            "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
+            "header_style", "auth_username", "auth_password", "timeout", "max_attempts",
+            "created_at", "updated_at",
+        ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def get_has_secret(self, webhook: Webhook) -> bool:
         return bool(webhook.secret)
+
+    def validate_payload_url(self, value: str) -> str:
+        return validate_url(value)
+
+    def validate_secret(self, value: str) -> str:
+        return validate_secret_value(value)
+
+    def validate_headers(self, value: dict) -> dict:
+        return validate_headers_value(value)
+
+    def validate_timeout(self, value: float | None) -> float | None:
+        high = settings.WEBHOOK_TIMEOUT_MAX
+        if value is not None and not 0.5 <= value <= high:
+            raise serializers.ValidationError(f"Must be between 0.5 and {high:g} seconds.")
+        return value
+
+    def validate_max_attempts(self, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 50:
+            raise serializers.ValidationError("Must be between 1 and 50.")
+        return value
+
+
+class TestDeliverySerializer(serializers.Serializer):
+    """What to send in a test delivery: a sample event unless one is given."""
+
+    type = serializers.RegexField(r"^[A-Za-z0-9._-]{1,128}$", required=False, default="TEST")
+    data = serializers.DictField(required=False, default=dict)
+
+
+class TestURLSerializer(TestDeliverySerializer):
+    payload_url = payload_url_field()
+    secret = serializers.CharField(required=False, allow_blank=True, max_length=256, default="")
+    header_style = serializers.ChoiceField(choices=HeaderStyle.choices, default="standard")
+    ssl_verification = serializers.BooleanField(default=True)
+    headers = serializers.DictField(
+        child=serializers.CharField(allow_blank=True, max_length=1024),
+        required=False,
+        default=dict,
+    )
+
+    def validate_payload_url(self, value: str) -> str:
+        return validate_url(value)
+
+    def validate_secret(self, value: str) -> str:
+        return validate_secret_value(value)
+
+    def validate_headers(self, value: dict) -> dict:
+        return validate_headers_value(value)
+
+
+class TestResultSerializer(serializers.Serializer):
+    status_code = serializers.IntegerField(allow_null=True)
+    ok = serializers.BooleanField()
+    duration_ms = serializers.IntegerField()
+    response_headers = serializers.DictField(child=serializers.CharField())
+    response_body = serializers.CharField(allow_blank=True)
+    response_truncated = serializers.BooleanField()
+    error = serializers.CharField(allow_blank=True)
+
+
+class RotateSecretSerializer(serializers.Serializer):
+    secret = serializers.CharField(
+        required=False, max_length=256, help_text="The new secret; generated when omitted."
+    )
+    overlap_seconds = serializers.IntegerField(
+        required=False,
+        min_value=0,
+        max_value=30 * 86400,
+        help_text="How long the old secret keeps signing too (default "
+        "WEBHOOK_SECRET_ROTATION_OVERLAP).",
+    )
+
+    def validate_secret(self, value: str) -> str:
+        return validate_secret_value(value)
+
+
+class RotateSecretResultSerializer(serializers.Serializer):
+    secret = serializers.CharField()
+    previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
+
+
+class DomainSerializer(serializers.ModelSerializer):
+    parent = ScopedRelatedField(scope="domains")
+
+    class Meta:
+        model = Domain
+        fields = ["id", "name", "parent", "path", "created_at"]
+        read_only_fields = ["id", "path", "created_at"]
+
+
+class AccountSerializer(serializers.ModelSerializer):
+    domain = ScopedRelatedField(scope="domains")
+
+    class Meta:
+        model = Account
+        fields = ["id", "name", "domain", "created_at"]
+        read_only_fields = ["id", "created_at"]
+
+
+class UserSerializer(serializers.ModelSerializer):
+    account = ScopedRelatedField(scope="accounts", source="membership.account")
+    role = serializers.ChoiceField(
+        choices=Role.choices, source="membership.role", default=Role.USER
+    )
+    password = serializers.CharField(write_only=True, required=False, min_length=8, max_length=128)
+
+    class Meta:
+        model = get_user_model()
+        fields = ["id", "username", "password", "account", "role", "date_joined"]
+        read_only_fields = ["id", "date_joined"]
+
+
+class TokenSerializer(serializers.ModelSerializer):
+    id = serializers.CharField(source="token_key", read_only=True)
+    user = serializers.CharField(source="user.username", read_only=True)
+
+    class Meta:
+        model = AuthToken
+        fields = ["id", "user", "created", "expiry"]
+
+
+class TokenCreateSerializer(serializers.Serializer):
+    user = serializers.PrimaryKeyRelatedField(
+        queryset=get_user_model().objects.all(),
+        required=False,
+        help_text="Whose token (admins only); default: yours.",
+    )
+    expiry_hours = serializers.FloatField(required=False, min_value=0.01, max_value=24 * 3650)
+
+
+class TokenCreatedSerializer(TokenSerializer):
+    key = serializers.CharField(read_only=True, help_text="Shown this once.")
+
+    class Meta(TokenSerializer.Meta):
+        fields = [*TokenSerializer.Meta.fields, "key"]

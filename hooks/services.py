@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import re
 import secrets
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.utils import timezone
+from knox.models import AuthToken
 
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 
@@ -81,6 +85,7 @@ def webhook_create(
     auth_password: str = "",
     timeout: float | None = None,
     max_attempts: int | None = None,
+    headers: dict[str, str] | None = None,
 ) -> Webhook:
     """Create a webhook. A secret is generated when none is given (None);
     an empty string means requests go unsigned."""
@@ -107,7 +112,68 @@ def webhook_create(
         auth_password=auth_password,
         timeout=timeout,
         max_attempts=max_attempts,
+        headers=headers or {},
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
     webhook.save()
     return webhook
+
+
+UPDATABLE_WEBHOOK_FIELDS = frozenset(
+    {
+        "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
+        "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
+        "auth_password", "timeout", "max_attempts",
+    }
+)  # fmt: skip
+
+
+@transaction.atomic
+def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
+    """Apply changes to a webhook; they take effect for the very next event."""
+    unknown = set(changes) - UPDATABLE_WEBHOOK_FIELDS
+    if unknown:
+        raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    if changes.get("secret"):
+        check_secret(changes["secret"])
+    for name, value in changes.items():
+        setattr(webhook, name, value)
+    webhook.full_clean()
+    webhook.save()
+    return webhook
+
+
+@transaction.atomic
+def webhook_rotate_secret(
+    *, webhook: Webhook, secret: str | None = None, overlap_seconds: float | None = None
+) -> Webhook:
+    """Give a webhook a new secret; the old one keeps signing too for a while.
+
+    During the overlap, Standard-style requests carry both signatures, so a
+    receiver can switch to the new secret whenever it is ready.
+    """
+    if secret:
+        check_secret(secret)
+    overlap = (
+        settings.WEBHOOK_SECRET_ROTATION_OVERLAP if overlap_seconds is None else overlap_seconds
+    )
+    old = webhook.secret
+    webhook.secret = secret or generate_secret()
+    if old and overlap > 0:
+        webhook.previous_secret = old
+        webhook.previous_secret_expires_at = timezone.now() + dt.timedelta(seconds=overlap)
+    else:
+        webhook.previous_secret, webhook.previous_secret_expires_at = "", None
+    webhook.save(
+        update_fields=["secret", "previous_secret", "previous_secret_expires_at", "updated_at"]
+    )
+    return webhook
+
+
+def token_issue(*, user, expiry_hours: float | None = None):
+    """A new API token for `user`: (token record, key). Only a hash is stored;
+    the key is shown once."""
+    expiry = dt.timedelta(hours=expiry_hours) if expiry_hours else None
+    if expiry is None and settings.API_TOKEN_TTL_HOURS:
+        expiry = dt.timedelta(hours=settings.API_TOKEN_TTL_HOURS)
+    return AuthToken.objects.create(user=user, expiry=expiry)

@@ -8,8 +8,9 @@ from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
 from rest_framework import exceptions, status
+from rest_framework.filters import OrderingFilter
+from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
-from rest_framework.views import exception_handler as drf_exception_handler
 
 MAX_JSON_DEPTH = 32
 
@@ -75,6 +76,10 @@ def contains_nul(value) -> bool:
 def exception_handler(exc, context):
     """DRF's handler, plus Django ValidationErrors from services as 400s and
     Django's request-size refusal as a JSON 413."""
+    # Imported here: rest_framework.views reads this module's classes from the
+    # REST_FRAMEWORK settings when it loads, so a top-level import is circular.
+    from rest_framework.views import exception_handler as drf_exception_handler
+
     if isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge(
             f"Request body is larger than {settings.WEBHOOK_EVENT_MAX_BYTES} bytes."
@@ -83,3 +88,59 @@ def exception_handler(exc, context):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
     return drf_exception_handler(exc, context)
+
+
+class StrictLimitOffsetPagination(LimitOffsetPagination):
+    """?limit= and ?offset= that refuse nonsense instead of quietly fixing it.
+
+    DRF's own falls back to the default page for limit=0, -5 or "abc", and cuts
+    limit=10**9 down without a word; a client should learn its request was off.
+    """
+
+    default_limit = 50
+
+    @property
+    def max_limit(self) -> int:
+        return settings.API_MAX_PAGE_SIZE
+
+    def get_limit(self, request):
+        return self._number(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
+
+    def get_offset(self, request):
+        return self._number(request, self.offset_query_param, 0, 0, None)
+
+    def _number(self, request, name, default, low, high):
+        raw = request.query_params.get(name)
+        if raw is None or raw == "":
+            return default
+        try:
+            value = int(raw)
+        except ValueError:
+            raise exceptions.ValidationError({name: [f"{raw!r} is not a whole number."]}) from None
+        if value < low or (high is not None and value > high):
+            bound = f"between {low} and {high}" if high is not None else f"at least {low}"
+            raise exceptions.ValidationError({name: [f"Must be {bound}."]})
+        return value
+
+
+class StrictOrderingFilter(OrderingFilter):
+    """?ordering= on a field the view does not offer is a 400, not ignored."""
+
+    def get_ordering(self, request, queryset, view):
+        params = request.query_params.get(self.ordering_param)
+        if params:
+            fields = [p.strip() for p in params.split(",") if p.strip()]
+            valid = {
+                name for name, _ in self.get_valid_fields(queryset, view, {"request": request})
+            }
+            unknown = [f for f in fields if f.lstrip("-") not in valid]
+            if unknown:
+                raise exceptions.ValidationError(
+                    {
+                        self.ordering_param: [
+                            f"Cannot order by {', '.join(unknown)}; "
+                            f"choose from {', '.join(sorted(valid))}."
+                        ]
+                    }
+                )
+        return super().get_ordering(request, queryset, view)

@@ -6,6 +6,7 @@ docs/operations.md lists them all with their defaults; keep the two in step.
 from __future__ import annotations
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -68,7 +69,10 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "rest_framework",
-    "rest_framework.authtoken",
+    "knox",
+    "django_filters",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "django_celery_beat",
     "hooks",
     "deliveries",
@@ -144,16 +148,49 @@ STORAGES = {
 }
 
 # --- REST framework -------------------------------------------------------
+# https://www.django-rest-framework.org/api-guide/settings/
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
-        "rest_framework.authentication.TokenAuthentication",
+        # Tokens are stored hashed (django-rest-knox): a database leak does not
+        # leak usable keys. Header: "Authorization: Token <key>".
+        "knox.auth.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["webhooks_project.api.LimitedJSONParser"],
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PAGINATION_CLASS": "webhooks_project.api.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "rest_framework.filters.SearchFilter",
+        "webhooks_project.api.StrictOrderingFilter",
+    ],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "EXCEPTION_HANDLER": "webhooks_project.api.exception_handler",
+    "DEFAULT_THROTTLE_RATES": {"recover": env_str("API_RECOVER_RATE", "10/hour")},
+}
+# Largest page a list answers (?limit= above it is a 400, not silently cut).
+API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1)
+# Largest batch POST /api/v1/events/batch/ accepts.
+API_EVENT_BATCH_MAX = env_int("API_EVENT_BATCH_MAX", 100, minimum=1)
+# API tokens: lifetime in hours (0: they never expire).
+API_TOKEN_TTL_HOURS = env_number("API_TOKEN_TTL_HOURS", 0)
+REST_KNOX = {
+    "TOKEN_TTL": timedelta(hours=API_TOKEN_TTL_HOURS) if API_TOKEN_TTL_HOURS else None,
+    "AUTH_HEADER_PREFIX": "Token",
+}
+# https://drf-spectacular.readthedocs.io/en/latest/settings.html
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Webhooks platform API",
+    "DESCRIPTION": "Publish events; register webhooks; watch and steer deliveries.",
+    "VERSION": "1",
+    "SERVE_INCLUDE_SCHEMA": False,
+    # The docs page's JavaScript and CSS come from the project, not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 # Request bodies larger than this are refused with 413 before they are parsed.
 WEBHOOK_EVENT_MAX_BYTES = env_int("WEBHOOK_EVENT_MAX_BYTES", 256 * 1024, minimum=1024)
@@ -225,6 +262,9 @@ WEBHOOK_DELIVERIES_MAX_AGE_DAYS = env_number("WEBHOOK_DELIVERIES_MAX_AGE_DAYS", 
 WEBHOOK_PURGE_INTERVAL = env_number("WEBHOOK_PURGE_INTERVAL", 3600, minimum=1)
 WEBHOOK_PURGE_INITIAL_DELAY = env_number("WEBHOOK_PURGE_INITIAL_DELAY", 180)
 WEBHOOK_PURGE_BATCH = env_int("WEBHOOK_PURGE_BATCH", 1000, minimum=1)
+# After rotate-secret, the previous secret keeps signing (beside the new one)
+# for this many seconds, so receivers can switch without missing a request.
+WEBHOOK_SECRET_ROTATION_OVERLAP = env_number("WEBHOOK_SECRET_ROTATION_OVERLAP", 86400)
 
 # The chain that makes a dead worker harmless: the hard time limit kills a
 # stuck task before its lease runs out, and the lease runs out long before

@@ -9,7 +9,6 @@ import time
 import pytest
 import redis
 from django.db import transaction
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
@@ -19,6 +18,7 @@ from deliveries.publishing import event_publish
 from deliveries.receiver import always
 from deliveries.tasks import purge, sweep
 from hooks.models import HeaderStyle, Scope
+from hooks.services import token_issue
 from tests.factories import TEST_SECRET, WebhookFactory
 from tests.integration.conftest import wait_until
 
@@ -52,7 +52,7 @@ def test_event_fans_out_to_the_matching_webhooks_only(worker, receiver, tenants,
     hook("disabled", account=acct, scope=Scope.GLOBAL, enabled=False)
     admin = django_user_model.objects.create_superuser("ops", password="x")
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=admin).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=admin)[1]}")
 
     # When the event is published over the REST API
     response = client.post(

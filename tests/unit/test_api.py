@@ -9,12 +9,11 @@ import uuid
 
 import pytest
 from django.conf import settings
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from deliveries.models import Delivery, DeliveryStatus, Event
 from hooks.models import Role, Scope, Webhook
-from hooks.services import check_secret
+from hooks.services import check_secret, token_issue
 from tests.factories import (
     TEST_SECRET,
     DeliveryAttemptFactory,
@@ -39,7 +38,7 @@ EVENT_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
 
 def client_for(user) -> APIClient:
     client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.create(user=user).key}")
+    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
     return client
 
 
@@ -406,8 +405,12 @@ def test_a_user_creates_a_local_webhook_for_their_own_account(east_user, tenants
 def test_a_user_cannot_create_a_wider_webhook(east_user, tenants, scope):
     response = east_user.post(WEBHOOKS, webhook_body(tenants, scope=scope), format="json")
 
-    assert response.status_code == 400
-    assert list(response.json()) == ["scope"]
+    # a role that cannot: 403, saying which scopes users may have
+    assert response.status_code == 403
+    assert response.json()["detail"] in {
+        "Only root admins may have global webhooks.",
+        "Users may only have local webhooks.",
+    }
     assert not Webhook.objects.exists()
 
 

@@ -7,10 +7,10 @@ import secrets
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
-from rest_framework.authtoken.models import Token
+from knox.auth import TokenAuthentication
 
 from hooks.models import Account, Membership, Role
-from hooks.services import account_create, root_domain
+from hooks.services import account_create, root_domain, token_issue
 
 
 class Command(BaseCommand):
@@ -46,12 +46,24 @@ class Command(BaseCommand):
         Membership.objects.get_or_create(
             user=user, defaults={"account": account, "role": Role.ROOT_ADMIN}
         )
-        token, _ = Token.objects.get_or_create(user=user)
-        saved["token"] = token.key
+        # Tokens are stored hashed: keep the key we issued, and issue a new one
+        # only if the saved one no longer works (revoked, expired, new database).
+        if not _token_works(saved.get("token"), user):
+            saved["token"] = token_issue(user=user)[1]
         store.write_text(json.dumps(saved))
         store.chmod(0o600)
         self.stdout.write(
             f"Admin login: {username} / {saved['password']}   (saved in {store})\n"
-            f"API token:   {token.key}\n"
+            f"API token:   {saved['token']}\n"
             f"Admin account id: {account.id}"
         )
+
+
+def _token_works(key: str | None, user) -> bool:
+    if not key:
+        return False
+    try:
+        found, _ = TokenAuthentication().authenticate_credentials(key.encode())
+    except Exception:  # knox raises AuthenticationFailed for unknown/expired keys
+        return False
+    return found.pk == user.pk

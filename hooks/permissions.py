@@ -1,0 +1,121 @@
+"""Who may see and do what: CloudStack's roles over the domain tree.
+
+- root admin (staff/superuser, or a membership with that role): everything;
+- domain admin: their domain and every domain below it;
+- user: their own account.
+Objects outside what an actor sees do not exist for them (404, never 403);
+actions their role cannot take on objects they see are 403.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.db.models import Q, QuerySet
+from rest_framework.exceptions import PermissionDenied
+from rest_framework.permissions import BasePermission
+
+from hooks.models import Account, Domain, Role, Scope
+
+
+@dataclass(frozen=True)
+class Actor:
+    user: object
+    role: str | None  # None: a login with no membership, who sees nothing
+    account: Account | None
+
+    @property
+    def is_root(self) -> bool:
+        return self.role == Role.ROOT_ADMIN
+
+    @property
+    def is_admin(self) -> bool:
+        return self.role in (Role.ROOT_ADMIN, Role.DOMAIN_ADMIN)
+
+    @property
+    def domain_path(self) -> str:
+        return self.account.domain.path if self.account else "/nowhere/"
+
+    def sees_domain(self, domain: Domain) -> bool:
+        if self.is_root:
+            return True
+        if self.role == Role.DOMAIN_ADMIN:
+            return domain.path.startswith(self.domain_path)
+        return False
+
+    def sees_account(self, account: Account) -> bool:
+        if self.is_root:
+            return True
+        if self.role == Role.DOMAIN_ADMIN:
+            return account.domain.path.startswith(self.domain_path)
+        return self.account is not None and account.pk == self.account.pk
+
+    def visible(self, *, account_field: str | None, domain_field: str) -> Q:
+        """Rows this actor may see, given where a row's account and domain live."""
+        if self.is_root:
+            return Q()
+        if self.role == Role.DOMAIN_ADMIN:
+            return Q(**{f"{domain_field}__path__startswith": self.domain_path})
+        if self.role == Role.USER and account_field:
+            return Q(**{account_field: self.account.pk})
+        return Q(pk__in=[])
+
+    def domains(self) -> QuerySet[Domain]:
+        if self.is_root:
+            return Domain.objects.all()
+        if self.role == Role.DOMAIN_ADMIN:
+            return Domain.objects.filter(path__startswith=self.domain_path)
+        if self.account is not None:
+            return Domain.objects.filter(pk=self.account.domain_id)
+        return Domain.objects.none()
+
+    def accounts(self) -> QuerySet[Account]:
+        return Account.objects.filter(self.visible(account_field="pk", domain_field="domain"))
+
+    def check_webhook_scope(self, *, scope: str, account: Account, domain: Domain) -> None:
+        """CloudStack's rule for creating or changing a webhook (403 if broken):
+        users local only, for their own account; domain admins local or domain
+        within their subtree; only root admins global."""
+        if self.is_root:
+            return
+        if scope == Scope.GLOBAL:
+            raise PermissionDenied("Only root admins may have global webhooks.")
+        if self.role == Role.USER:
+            if scope != Scope.LOCAL:
+                raise PermissionDenied("Users may only have local webhooks.")
+            if domain.pk != account.domain_id:
+                raise PermissionDenied("A user's webhook lives in their account's domain.")
+
+
+def actor_for(user) -> Actor:
+    if not user or not user.is_authenticated:
+        return Actor(user=user, role=None, account=None)
+    membership = getattr(user, "membership", None)
+    account = membership.account if membership else None
+    # Staff map onto root admin, unless a membership says otherwise (a staff
+    # domain admin uses the Django admin within their subtree).
+    if user.is_superuser or (user.is_staff and membership is None):
+        return Actor(user=user, role=Role.ROOT_ADMIN, account=account)
+    if membership is None:
+        return Actor(user=user, role=None, account=None)
+    return Actor(user=user, role=membership.role, account=account)
+
+
+class IsTenantAdmin(BasePermission):
+    """Root admins and domain admins; users are refused (403)."""
+
+    message = "Only root and domain admins may manage domains, accounts and users."
+
+    def has_permission(self, request, view) -> bool:
+        return actor_for(request.user).is_admin
+
+
+class ActorMixin:
+    """For views: `self.actor`, computed once per request."""
+
+    @property
+    def actor(self) -> Actor:
+        cached = getattr(self.request, "_actor", None)
+        if cached is None:
+            cached = self.request._actor = actor_for(self.request.user)
+        return cached
