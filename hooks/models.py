@@ -174,6 +174,13 @@ def _pattern_regex(pattern: str) -> re.Pattern[str]:
     return re.compile(fnmatch.translate(pattern))
 
 
+def patterns_match(patterns: list[str], event_type: str) -> bool:
+    """An event type filter: exact names or '*' patterns; empty lets all through."""
+    if not patterns:
+        return True
+    return any(_pattern_regex(p).match(event_type) for p in patterns)
+
+
 class WebhookQuerySet(models.QuerySet):
     def enabled(self) -> WebhookQuerySet:
         return self.filter(enabled=True)
@@ -270,9 +277,7 @@ class Webhook(models.Model):
 
     def wants(self, event_type: str) -> bool:
         """Whether this webhook's event type filter lets `event_type` through."""
-        if not self.event_types:
-            return True
-        return any(_pattern_regex(p).match(event_type) for p in self.event_types)
+        return patterns_match(self.event_types, event_type)
 
     def signing_secrets(self, *, now) -> list[str]:
         """The secrets requests are signed with now: the current one, and the
