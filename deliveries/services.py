@@ -195,7 +195,13 @@ def record_outcomes(
             due = outcome.next_attempt_at
         message_due.append((delivery.id, due))
     with transaction.atomic():
-        DeliveryAttempt.objects.bulk_create([a for _, a, _ in results])
+        # Lock the rows, and keep only attempts whose delivery still exists: a
+        # webhook or account deleted mid-send cascades to its deliveries, and
+        # one orphan attempt must not sink the recording of the whole batch.
+        existing = set(
+            Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
+        )
+        DeliveryAttempt.objects.bulk_create([a for d, a, _ in results if d.id in existing])
         updated = scope.update(
             status=case([(d.id, o.status) for d, _, o in results], TextField()),
             next_attempt_at=case(

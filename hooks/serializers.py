@@ -194,6 +194,17 @@ class DomainSerializer(serializers.ModelSerializer):
         model = Domain
         fields = ["id", "name", "parent", "path", "created_at"]
         read_only_fields = ["id", "path", "created_at"]
+        validators = []  # validate() names the field instead of non_field_errors
+
+    def validate(self, attrs):
+        parent = attrs.get("parent", getattr(self.instance, "parent", None))
+        name = attrs.get("name", getattr(self.instance, "name", None))
+        siblings = Domain.objects.filter(parent=parent, name=name)
+        if self.instance is not None:
+            siblings = siblings.exclude(pk=self.instance.pk)
+        if siblings.exists():
+            raise serializers.ValidationError({"name": ["A sibling domain has this name."]})
+        return attrs
 
 
 class AccountSerializer(serializers.ModelSerializer):
@@ -203,6 +214,17 @@ class AccountSerializer(serializers.ModelSerializer):
         model = Account
         fields = ["id", "name", "domain", "created_at"]
         read_only_fields = ["id", "created_at"]
+        validators = []  # validate() names the field instead of non_field_errors
+
+    def validate(self, attrs):
+        domain = attrs.get("domain", getattr(self.instance, "domain", None))
+        name = attrs.get("name", getattr(self.instance, "name", None))
+        same = Account.objects.filter(domain=domain, name=name)
+        if self.instance is not None:
+            same = same.exclude(pk=self.instance.pk)
+        if same.exists():
+            raise serializers.ValidationError({"name": ["The domain has an account of this name."]})
+        return attrs
 
 
 class UserSerializer(serializers.ModelSerializer):

@@ -138,6 +138,10 @@ def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
         check_secret(changes["secret"])
     for name, value in changes.items():
         setattr(webhook, name, value)
+    if "secret" in changes:
+        # Setting the secret by hand ends any rotation overlap: if the old
+        # secret leaked, it must stop signing now.
+        webhook.previous_secret, webhook.previous_secret_expires_at = "", None
     webhook.full_clean()
     webhook.save()
     return webhook
