@@ -4,10 +4,11 @@ through deliveries.publishing and deliveries.services."""
 from __future__ import annotations
 
 from django.db import transaction
+from django.db.models import Prefetch
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
@@ -33,7 +34,7 @@ from deliveries.services import (
     delivery_redeliver,
     webhook_test_send,
 )
-from hooks.models import Webhook
+from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin
 from hooks.serializers import TestDeliverySerializer, TestResultSerializer, TestURLSerializer
 
@@ -70,8 +71,21 @@ class EventViewSet(
         visible = self.actor.visible(account_field="account", domain_field="domain")
         qs = Event.objects.filter(visible)
         if self.action == "retrieve":
-            qs = qs.prefetch_related("deliveries__event")
+            # Only the deliveries the caller may see: one event can reach other
+            # tenants' domain and global webhooks.
+            deliveries = Delivery.objects.filter(
+                self.actor.visible(account_field="webhook__account", domain_field="webhook__domain")
+            ).select_related("event")
+            qs = qs.prefetch_related(Prefetch("deliveries", queryset=deliveries))
         return qs
+
+    def _check_may_publish(self, items: list[dict]) -> None:
+        if self.actor.role is None:
+            raise PermissionDenied("You belong to no account, so you cannot publish.")
+        if self.actor.role == Role.USER and any(
+            item.get("account") is None and item.get("domain") is not None for item in items
+        ):
+            raise PermissionDenied("Users publish events of their own account only.")
 
     def _publish(self, data: dict):
         account = data.get("account")
@@ -98,6 +112,7 @@ class EventViewSet(
     def create(self, request, *args, **kwargs):
         serializer = EventPublishSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
+        self._check_may_publish([serializer.validated_data])
         try:
             result = self._publish(serializer.validated_data)
         except EventConflict as exc:
@@ -117,6 +132,7 @@ class EventViewSet(
         """Publish up to API_EVENT_BATCH_MAX events at once: all or none."""
         serializer = EventBatchSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
+        self._check_may_publish(serializer.validated_data["events"])
         results = []
         try:
             with transaction.atomic():

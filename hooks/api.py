@@ -10,7 +10,7 @@ from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import NotFound, PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.response import Response
 
 from hooks.filters import AccountFilter, DomainFilter, WebhookFilter
@@ -84,6 +84,14 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
             scope=changes.get("scope", webhook.scope), account=account, domain=domain
         )
         serializer.instance = webhook_update(webhook=webhook, **changes)
+
+    def perform_destroy(self, instance):
+        # Deleting is changing: a role that may not have this scope may not
+        # delete it either (a root admin's global webhook in a tenant's account).
+        self.actor.check_webhook_scope(
+            scope=instance.scope, account=instance.account, domain=instance.domain
+        )
+        instance.delete()
 
     @extend_schema(request=RotateSecretSerializer, responses=RotateSecretResultSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -221,6 +229,7 @@ class UserViewSet(ActorMixin, viewsets.ModelViewSet):
 
     def perform_update(self, serializer):
         user = serializer.instance
+        self.actor.check_may_manage(user)
         data = serializer.validated_data
         membership = data.get("membership", {})
         if "role" in membership:
@@ -232,6 +241,10 @@ class UserViewSet(ActorMixin, viewsets.ModelViewSet):
                 user.username = data["username"]
             if data.get("password"):
                 user.set_password(data["password"])
+            if "role" in membership:
+                # The flags are what makes a root admin (and the Django admin
+                # honour it): they follow the role both ways.
+                user.is_staff = user.is_superuser = membership["role"] == Role.ROOT_ADMIN
             user.save()
             if membership:
                 Membership.objects.update_or_create(user=user, defaults=membership)
@@ -240,6 +253,7 @@ class UserViewSet(ActorMixin, viewsets.ModelViewSet):
         user = self.get_object()
         if user.pk == request.user.pk:
             raise PermissionDenied("You cannot delete yourself.")
+        self.actor.check_may_manage(user)
         user.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -274,19 +288,23 @@ class TokenViewSet(
 
     @extend_schema(request=TokenCreateSerializer, responses={201: TokenCreatedSerializer})
     def create(self, request):
-        serializer = TokenCreateSerializer(data=request.data)
+        if not self.actor.is_admin and str(request.data.get("user", request.user.pk)) != str(
+            request.user.pk
+        ):
+            # Before validation, whatever the id: no hint of which users exist.
+            raise PermissionDenied("Only admins may issue tokens for others.")
+        serializer = TokenCreateSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
         user = serializer.validated_data.get("user", request.user)
         if user.pk != request.user.pk:
-            if not self.actor.is_admin:
-                raise PermissionDenied("Only admins may issue tokens for others.")
-            visible = self.actor.visible(
-                account_field="membership__account", domain_field="membership__account__domain"
-            )
-            if not get_user_model().objects.filter(visible, pk=user.pk).exists():
-                raise NotFound("No such user.")
+            self.actor.check_may_manage(user)
         instance, key = token_issue(
             user=user, expiry_hours=serializer.validated_data.get("expiry_hours")
         )
         body = TokenSerializer(instance).data | {"key": key}
         return Response(body, status=status.HTTP_201_CREATED)
+
+    def perform_destroy(self, instance):
+        if instance.user_id != self.request.user.pk:
+            self.actor.check_may_manage(instance.user)
+        instance.delete()

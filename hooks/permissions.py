@@ -69,6 +69,27 @@ class Actor:
             return Domain.objects.filter(pk=self.account.domain_id)
         return Domain.objects.none()
 
+    def users(self) -> QuerySet:
+        """Logins this actor manages: root all; a domain admin those whose
+        account is in the subtree; anyone else only themselves."""
+        from django.contrib.auth import get_user_model
+
+        User = get_user_model()
+        if self.is_root:
+            return User.objects.all()
+        if self.role == Role.DOMAIN_ADMIN:
+            return User.objects.filter(
+                Q(membership__account__domain__path__startswith=self.domain_path)
+                | Q(pk=self.user.pk)
+            )
+        return User.objects.filter(pk=self.user.pk)
+
+    def check_may_manage(self, user) -> None:
+        """Only root admins act on root admins: a domain admin must not reset,
+        demote, delete or mint a token for a root admin placed in their subtree."""
+        if is_root_user(user) and not self.is_root:
+            raise PermissionDenied("Only root admins may manage a root admin.")
+
     def accounts(self) -> QuerySet[Account]:
         return Account.objects.filter(self.visible(account_field="pk", domain_field="domain"))
 
@@ -85,6 +106,12 @@ class Actor:
                 raise PermissionDenied("Users may only have local webhooks.")
             if domain.pk != account.domain_id:
                 raise PermissionDenied("A user's webhook lives in their account's domain.")
+
+
+def is_root_user(user) -> bool:
+    """Whether a login is a root admin (the target of an action, not the actor)."""
+    membership = getattr(user, "membership", None)
+    return bool(user.is_superuser or (membership and membership.role == Role.ROOT_ADMIN))
 
 
 def actor_for(user) -> Actor:

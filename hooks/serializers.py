@@ -249,11 +249,17 @@ class TokenSerializer(serializers.ModelSerializer):
         fields = ["id", "user", "created", "expiry"]
 
 
+class ManagedUserField(serializers.PrimaryKeyRelatedField):
+    """A login the requester manages; any other id does not exist (400), so
+    answers do not reveal which user ids exist."""
+
+    def get_queryset(self):
+        return actor_for(self.context["request"].user).users()
+
+
 class TokenCreateSerializer(serializers.Serializer):
-    user = serializers.PrimaryKeyRelatedField(
-        queryset=get_user_model().objects.all(),
-        required=False,
-        help_text="Whose token (admins only); default: yours.",
+    user = ManagedUserField(
+        required=False, help_text="Whose token (admins, for users they manage); default: yours."
     )
     expiry_hours = serializers.FloatField(required=False, min_value=0.01, max_value=24 * 3650)
 
