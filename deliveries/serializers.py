@@ -33,6 +33,7 @@ class EventPublishSerializer(serializers.Serializer):
     id = serializers.UUIDField(required=False, help_text="Idempotency: the same id is one event.")
     type = serializers.RegexField(
         EVENT_TYPE_RE,
+        trim_whitespace=False,
         max_length=128,
         error_messages={"invalid": "Use 1-128 letters, digits, '.', '_' or '-'."},
     )

@@ -7,10 +7,19 @@ import django_filters as filters
 from hooks.models import Account, Domain, Scope, Webhook, patterns_match
 
 
+class StrictBooleanFilter(filters.TypedChoiceFilter):
+    """true/false, and a 400 for anything else (django-filter's own
+    BooleanFilter reads an unknown value as "no filter")."""
+
+    def __init__(self, **kwargs):
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        super().__init__(coerce=lambda value: value == "true", **kwargs)
+
+
 class WebhookFilter(filters.FilterSet):
     name = filters.CharFilter(lookup_expr="icontains")
     scope = filters.ChoiceFilter(choices=Scope.choices)
-    enabled = filters.BooleanFilter()
+    enabled = StrictBooleanFilter()
     account = filters.UUIDFilter(field_name="account_id")
     domain = filters.UUIDFilter(field_name="domain_id")
     event_type = filters.CharFilter(

@@ -21,8 +21,9 @@ from django.db import models
 from hooks.destinations import DestinationError, check_payload_url
 from webhooks_project.ids import uuid7
 
-EVENT_TYPE_RE = re.compile(r"^[A-Za-z0-9._-]{1,128}$")
-EVENT_PATTERN_RE = re.compile(r"^[A-Za-z0-9._*-]{1,128}$")
+# \A...\Z, not ^...$: "$" also matches before a trailing newline.
+EVENT_TYPE_RE = re.compile(r"\A[A-Za-z0-9._-]{1,128}\Z")
+EVENT_PATTERN_RE = re.compile(r"\A[A-Za-z0-9._*-]{1,128}\Z")
 
 
 class Domain(models.Model):
@@ -126,7 +127,7 @@ def validate_event_patterns(value: object) -> None:
             )
 
 
-HEADER_NAME_RE = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}$")
+HEADER_NAME_RE = re.compile(r"\A[!#$%&'*+.^_`|~0-9A-Za-z-]{1,64}\Z")
 # Headers the platform sets itself: a webhook may not replace them.
 RESERVED_HEADERS = frozenset(
     {

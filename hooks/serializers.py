@@ -9,6 +9,7 @@ from rest_framework import serializers
 from hooks.destinations import DestinationError, check_payload_url
 from hooks.models import (
     EVENT_PATTERN_RE,
+    EVENT_TYPE_RE,
     Account,
     Domain,
     HeaderStyle,
@@ -33,7 +34,11 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
 
 
 def payload_url_field() -> serializers.CharField:
-    return serializers.CharField(max_length=2048, help_text="http(s) URL events are POSTed to.")
+    # trim_whitespace=False: a URL with stray whitespace or CR/LF is refused,
+    # not quietly repaired.
+    return serializers.CharField(
+        max_length=2048, trim_whitespace=False, help_text="http(s) URL events are POSTed to."
+    )
 
 
 def validate_url(value: str) -> str:
@@ -79,6 +84,7 @@ class WebhookSerializer(serializers.ModelSerializer):
     event_types = serializers.ListField(
         child=serializers.RegexField(
             EVENT_PATTERN_RE,
+            trim_whitespace=False,
             max_length=128,
             error_messages={"invalid": "Use letters, digits, '.', '_', '-' and '*'."},
         ),
@@ -131,7 +137,9 @@ class WebhookSerializer(serializers.ModelSerializer):
 class TestDeliverySerializer(serializers.Serializer):
     """What to send in a test delivery: a sample event unless one is given."""
 
-    type = serializers.RegexField(r"^[A-Za-z0-9._-]{1,128}$", required=False, default="TEST")
+    type = serializers.RegexField(
+        EVENT_TYPE_RE, required=False, default="TEST", trim_whitespace=False
+    )
     data = serializers.DictField(required=False, default=dict)
 
 

@@ -17,7 +17,7 @@ from knox.models import AuthToken
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 
 SECRET_PREFIX = "whsec_"
-_SECRET_RE = re.compile(r"^whsec_[A-Za-z0-9+/]+={0,2}$")
+_SECRET_RE = re.compile(r"\Awhsec_[A-Za-z0-9+/]+={0,2}\Z")
 
 
 def generate_secret() -> str:

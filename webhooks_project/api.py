@@ -37,7 +37,7 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
         try:
-            data = json.loads(raw.decode("utf-8"))
+            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise exceptions.ParseError("Request body is not UTF-8.") from None
         except RecursionError:
@@ -46,6 +46,12 @@ class LimitedJSONParser(JSONParser):
             raise exceptions.ParseError(f"Malformed JSON: {exc}") from None
         _check_depth(data)
         return data
+
+
+def _refuse_constant(name: str):
+    # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb,
+    # and receivers) do not.
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def _check_depth(value, level: int = 1) -> None:
