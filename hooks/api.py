@@ -248,6 +248,8 @@ class UserViewSet(ActorMixin, viewsets.ModelViewSet):
             user.save()
             if membership:
                 Membership.objects.update_or_create(user=user, defaults=membership)
+        # Answer with what is stored now, not the membership cached before.
+        serializer.instance = self.get_queryset().get(pk=user.pk)
 
     def destroy(self, request, *args, **kwargs):
         user = self.get_object()

@@ -1327,3 +1327,17 @@ def test_the_default_maximum_page_size_is_accepted(admin):
 
     assert admin.get(f"{DELIVERIES}?limit={limit}").status_code == 200
     assert admin.get(f"{DELIVERIES}?limit={limit + 1}").status_code == 400
+
+
+def test_changing_a_users_role_answers_with_the_new_role(admin, tenants):
+    # given a domain admin of east
+    user = UserFactory()
+    MembershipFactory(user=user, account=tenants["east_acct"], role="domain_admin")
+
+    # when root makes them a plain user
+    response = admin.patch(f"/api/v1/users/{user.pk}/", {"role": "user"}, format="json")
+
+    # then the answer and the database both say so
+    assert response.status_code == 200
+    assert response.json()["role"] == "user"
+    assert Membership.objects.get(user=user).role == "user"
