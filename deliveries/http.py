@@ -179,55 +179,63 @@ class Sender:
         on_done: Callable[[list[tuple[OutgoingRequest, Response]]], None],
         *,
         concurrency: int = 100,
+        linger: float = 0.0,
     ) -> None:
         """Send every request; call `on_done` with each group that finishes.
 
-        Groups are whatever completed in one turn of the event loop: a fast
-        receiver's results are handed over while a slow one is still in flight.
+        A group is what finished within `linger` seconds of its first result
+        (or all that is left): fast receivers' results are handed over while a
+        slow one is still in flight, and the caller writes a few groups rather
+        than one record per response.
         """
         queue = deque(requests)
         multi = self.multi
         active: dict[pycurl.Curl, _Transfer] = {}
+        finished: list[tuple[OutgoingRequest, Response]] = []
+        first_finished_at = 0.0
         try:
             while queue or active:
-                refused: list[tuple[OutgoingRequest, Response]] = []
                 while queue and len(active) < concurrency:
                     request = queue.popleft()
                     transfer = _Transfer(request, self.body_limit)
                     try:
                         transfer.curl = self._prepare(transfer)
                     except DestinationRefused as exc:
-                        refused.append((request, _refused(str(exc), transfer.started)))
+                        finished.append((request, _refused(str(exc), transfer.started)))
                         continue
                     except Exception as exc:
                         # One odd URL must not sink the batch it travels in.
                         reason = f"cannot send to this URL: {exc}"
-                        refused.append((request, _refused(reason, transfer.started, "BadURL")))
+                        finished.append((request, _refused(reason, transfer.started, "BadURL")))
                         continue
                     multi.add_handle(transfer.curl)
                     active[transfer.curl] = transfer
-                if refused:
-                    on_done(refused)
-                if not active:
-                    continue
-                while True:
-                    ret, _ = multi.perform()
-                    if ret != pycurl.E_CALL_MULTI_PERFORM:
-                        break
-                done: list[tuple[OutgoingRequest, Response]] = []
-                while True:
-                    remaining, ok_list, err_list = multi.info_read()
-                    for curl in ok_list:
-                        done.append(self._finish(multi, active.pop(curl), 0, ""))
-                    for curl, errno, errmsg in err_list:
-                        done.append(self._finish(multi, active.pop(curl), errno, errmsg))
-                    if remaining == 0:
-                        break
-                if done:
-                    on_done(done)
+                if active:
+                    while True:
+                        ret, _ = multi.perform()
+                        if ret != pycurl.E_CALL_MULTI_PERFORM:
+                            break
+                    while True:
+                        remaining, ok_list, err_list = multi.info_read()
+                        for curl in ok_list:
+                            finished.append(self._finish(multi, active.pop(curl), 0, ""))
+                        for curl, errno, errmsg in err_list:
+                            finished.append(self._finish(multi, active.pop(curl), errno, errmsg))
+                        if remaining == 0:
+                            break
+                now = time.monotonic()
+                if finished and not first_finished_at:
+                    first_finished_at = now
+                waited = now - first_finished_at if finished else 0.0
+                if finished and ((not active and not queue) or waited >= linger):
+                    group, finished, first_finished_at = finished, [], 0.0
+                    on_done(group)
                 elif active:
                     wait_ms = multi.timeout()
-                    multi.select((50 if wait_ms < 0 else min(wait_ms, 50)) / 1000)
+                    cap = 50 if not finished else max(1, int((linger - waited) * 1000))
+                    multi.select((cap if wait_ms < 0 else min(wait_ms, cap)) / 1000)
+            if finished:
+                on_done(finished)
         finally:
             # Whatever happened, leave the multi handle clean for the next batch.
             for curl in active:

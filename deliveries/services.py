@@ -20,8 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Case, DateTimeField, F, IntegerField, Q, TextField, Value, When
-from django.db.models.functions import Cast
+from django.db.models import F, Q
 from django.utils import timezone
 
 from deliveries.http import OutgoingRequest, Response, get_sender
@@ -97,23 +96,40 @@ def attempt_timeout(webhook: Webhook) -> float:
 
 
 def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID, list[Delivery]]:
-    """Take the due, pending deliveries among these ids for this worker.
+    """Take the due, pending deliveries among these ids for this worker, and
+    other due ones up to WEBHOOK_BATCH_SIZE.
 
     One conditional UPDATE: under concurrency exactly one claimant sees each
     row as pending (PostgreSQL re-checks the WHERE after waiting for a row
     lock; SQLite serialises writers). The token then finds what we got.
+
+    Taking other due deliveries (SKIP LOCKED: never waiting on another
+    worker's rows) turns a message per small event into full batches under
+    load: fewer messages, queries and round trips per delivery. Their own
+    messages then find nothing, which is harmless.
     """
     now = timezone.now()
     token = uuid.uuid4()
-    count = Delivery.objects.filter(
-        id__in=delivery_ids, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-    ).update(
-        status=DeliveryStatus.SENDING,
-        claim_token=token,
-        lease_expires_at=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-        attempts=F("attempts") + 1,
-        message_due_at=None,
-    )
+    wanted = Q(id__in=delivery_ids)
+    room = settings.WEBHOOK_BATCH_SIZE - len(delivery_ids)
+    if room > 0:
+        others = (
+            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
+            .order_by("next_attempt_at")
+            .select_for_update(skip_locked=True)
+            .values("id")[:room]
+        )
+        wanted |= Q(id__in=others)
+    with transaction.atomic():
+        count = Delivery.objects.filter(
+            wanted, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
+        ).update(
+            status=DeliveryStatus.SENDING,
+            claim_token=token,
+            lease_expires_at=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
+            attempts=F("attempts") + 1,
+            message_due_at=None,
+        )
     if not count:
         return token, []
     claimed = list(Delivery.objects.filter(claim_token=token).select_related("event", "webhook"))
@@ -178,22 +194,28 @@ def record_outcomes(
     if not results:
         return 0
     ids = [d.id for d, _, _ in results]
-
-    def case(values, output):
-        # Cast, as Django's bulk_update does: PostgreSQL types a CASE whose
-        # branches are all untyped NULL parameters as text.
-        whens = [When(id=i, then=Value(v, output_field=output)) for i, v in values]
-        return Cast(Case(*whens, output_field=output), output_field=output)
-
-    scope = Delivery.objects.filter(id__in=ids)
+    scope = Delivery.objects.all()
     scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)
     near_retries: dict[int, list[uuid.UUID]] = defaultdict(list)
+    # One UPDATE per distinct outcome: the successes of a round share one;
+    # each retry has its own time (jitter). Cheaper on PostgreSQL than one
+    # UPDATE with a CASE per column, which it evaluates branch by branch.
+    groups: dict[tuple, list[uuid.UUID]] = defaultdict(list)
     message_due = []
     for delivery, _, outcome in results:
         due = None
         if outcome.retry_in is not None and outcome.retry_in <= settings.WEBHOOK_ETA_MAX:
             due = outcome.next_attempt_at
         message_due.append((delivery.id, due))
+        key = (
+            outcome.status,
+            outcome.next_attempt_at,
+            outcome.finished_at,
+            outcome.last_status_code,
+            outcome.last_error,
+            due,
+        )
+        groups[key].append(delivery.id)
     with transaction.atomic():
         # Lock the rows, and keep only attempts whose delivery still exists: a
         # webhook or account deleted mid-send cascades to its deliveries, and
@@ -202,22 +224,18 @@ def record_outcomes(
             Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
         )
         DeliveryAttempt.objects.bulk_create([a for d, a, _ in results if d.id in existing])
-        updated = scope.update(
-            status=case([(d.id, o.status) for d, _, o in results], TextField()),
-            next_attempt_at=case(
-                [(d.id, o.next_attempt_at) for d, _, o in results],
-                DateTimeField(),
-            ),
-            finished_at=case([(d.id, o.finished_at) for d, _, o in results], DateTimeField()),
-            last_status_code=case(
-                [(d.id, o.last_status_code) for d, _, o in results],
-                IntegerField(),
-            ),
-            last_error=case([(d.id, o.last_error) for d, _, o in results], TextField()),
-            message_due_at=case(message_due, DateTimeField()),
-            claim_token=None,
-            lease_expires_at=None,
-        )
+        updated = 0
+        for (status, next_at, finished, code, error, due), group in groups.items():
+            updated += scope.filter(id__in=group).update(
+                status=status,
+                next_attempt_at=next_at,
+                finished_at=finished,
+                last_status_code=code,
+                last_error=error,
+                message_due_at=due,
+                claim_token=None,
+                lease_expires_at=None,
+            )
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
         if due is not None:
             # Group retries by the whole second they fall due, one message a group;
@@ -276,7 +294,7 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
             results.append((delivery, attempt, decide(delivery, response, now=now)))
         record_outcomes(token, results)
 
-    get_sender().send_many(requests, on_done)
+    get_sender().send_many(requests, on_done, linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000)
     return len(claimed)
 
 

@@ -211,6 +211,10 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # hoarding messages another worker could run.
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
+# Celery's Django fix-up closes the database connection after every task
+# unless this is set: a fresh PostgreSQL connection per message cost more than
+# the message's own work. Connections are recycled every 2 x this many tasks.
+CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Publishing happens inside API requests (on commit): if Redis is down, give up
 # quickly. The delivery is already in the database; the sweeper sends it later.
@@ -239,8 +243,13 @@ WEBHOOK_RETRY_MAX_DELAY = env_number("WEBHOOK_RETRY_MAX_DELAY", 86400, minimum=1
 # Refuse loopback/private/link-local/metadata destinations unless set (dev, tests).
 WEBHOOK_ALLOW_PRIVATE_IPS = env_bool("WEBHOOK_ALLOW_PRIVATE_IPS", False)
 WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, minimum=0)
-# Deliveries one worker claims and sends concurrently per message.
+# Deliveries one worker claims and sends concurrently per message. A message
+# naming fewer also takes other due deliveries, up to this many, so a busy
+# system sends in full batches whatever its events' fan-out.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# Results finished within this many milliseconds of each other are recorded
+# in one write; a slow receiver never delays a fast one's record by more.
+WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)
 # How long a claim is held. A worker that dies mid-send loses its claim after
 # this; the sweeper then records the lost attempt and schedules a retry.
 WEBHOOK_LEASE_SECONDS = env_number("WEBHOOK_LEASE_SECONDS", 300, minimum=2)
