@@ -195,44 +195,48 @@ class RotateSecretResultSerializer(serializers.Serializer):
     previous_secret_expires_at = serializers.DateTimeField(allow_null=True)
 
 
-class DomainSerializer(serializers.ModelSerializer):
+class UniqueNameUnder(serializers.ModelSerializer):
+    """Names unique under a parent, reported under `name` (DRF's own
+    unique-together check would answer under non_field_errors)."""
+
+    container_field: str
+    name_taken: str
+
+    def validate(self, attrs):
+        container = attrs.get(
+            self.container_field, getattr(self.instance, self.container_field, None)
+        )
+        name = attrs.get("name", getattr(self.instance, "name", None))
+        same = self.Meta.model.objects.filter(**{self.container_field: container, "name": name})
+        if self.instance is not None:
+            same = same.exclude(pk=self.instance.pk)
+        if same.exists():
+            raise serializers.ValidationError({"name": [self.name_taken]})
+        return attrs
+
+
+class DomainSerializer(UniqueNameUnder):
     parent = ScopedRelatedField(scope="domains")
+    container_field = "parent"
+    name_taken = "A sibling domain has this name."
 
     class Meta:
         model = Domain
         fields = ["id", "name", "parent", "path", "created_at"]
         read_only_fields = ["id", "path", "created_at"]
-        validators = []  # validate() names the field instead of non_field_errors
-
-    def validate(self, attrs):
-        parent = attrs.get("parent", getattr(self.instance, "parent", None))
-        name = attrs.get("name", getattr(self.instance, "name", None))
-        siblings = Domain.objects.filter(parent=parent, name=name)
-        if self.instance is not None:
-            siblings = siblings.exclude(pk=self.instance.pk)
-        if siblings.exists():
-            raise serializers.ValidationError({"name": ["A sibling domain has this name."]})
-        return attrs
+        validators = []
 
 
-class AccountSerializer(serializers.ModelSerializer):
+class AccountSerializer(UniqueNameUnder):
     domain = ScopedRelatedField(scope="domains")
+    container_field = "domain"
+    name_taken = "The domain has an account of this name."
 
     class Meta:
         model = Account
         fields = ["id", "name", "domain", "created_at"]
         read_only_fields = ["id", "created_at"]
-        validators = []  # validate() names the field instead of non_field_errors
-
-    def validate(self, attrs):
-        domain = attrs.get("domain", getattr(self.instance, "domain", None))
-        name = attrs.get("name", getattr(self.instance, "name", None))
-        same = Account.objects.filter(domain=domain, name=name)
-        if self.instance is not None:
-            same = same.exclude(pk=self.instance.pk)
-        if same.exists():
-            raise serializers.ValidationError({"name": ["The domain has an account of this name."]})
-        return attrs
+        validators = []
 
 
 class UserSerializer(serializers.ModelSerializer):
