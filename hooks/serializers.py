@@ -265,6 +265,9 @@ class ManagedUserField(serializers.PrimaryKeyRelatedField):
     """A login the requester manages; any other id does not exist (400), so
     answers do not reveal which user ids exist."""
 
+    def __init__(self, **kwargs):
+        super().__init__(pk_field=serializers.IntegerField(), **kwargs)
+
     def get_queryset(self):
         return actor_for(self.context["request"].user).users()
 
