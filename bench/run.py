@@ -10,9 +10,16 @@ workers and, for --via api, gunicorn. Then:
   b. latency: publishes at --rate events/s for --duration s and reports
      receipt time - publish-call start, per delivery.
 Every delivery is checked at the receiver (missing, duplicates) and in the
-database (all succeeded). The database named in --database-url is dropped and
-created again, and the Redis database in --redis-url is flushed: point them at
-nothing you want to keep.
+database (all succeeded); the exit status is 1 if one was not. The database
+named in --database-url (or $BENCH_DATABASE_URL) is dropped and created again,
+and the Redis database in --redis-url (or $BENCH_REDIS_URL) is flushed: point
+them at nothing you want to keep.
+
+Besides the figures, each phase prints where the CPU went ("CPU seconds": per
+process group, plus "other" for whatever else ran on the machine and "steal"
+for a VM host's share) and, for throughput, the CPU cost of one delivery and
+the rate the machine's cores could sustain at that cost: a figure that
+hardly moves when something else shares the machine, unlike deliveries/s.
 """
 
 from __future__ import annotations
@@ -1113,7 +1120,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         env = child_env(args, var_dir)
         busy = machine_busy()
         if busy > 0.15:
-            # Two cores: anything else running takes its share off our figures.
+            # On a small machine anything else running takes its share off our figures.
             print(f"!! the machine is already {busy:.0%} busy: the figures will be low")
         print(
             f"setting up: {args.database_url} (recreated), {args.redis_url} (flushed)", flush=True

@@ -64,14 +64,17 @@ def event_publish(
             existing = Event.objects.filter(id=event_id).first()
             if existing is not None:
                 return _republished(existing, event, occurred_at is not None)
-        try:
-            with transaction.atomic():  # savepoint: a racing duplicate id lands here
-                event.save(force_insert=True)
-        except IntegrityError:
-            existing = Event.objects.filter(id=event.id).first()
-            if existing is None:
-                raise
-            return _republished(existing, event, occurred_at is not None)
+        if event_id is None:
+            event.save(force_insert=True)  # a fresh time-ordered id: no clash possible
+        else:
+            try:
+                with transaction.atomic():  # savepoint: a racing duplicate id lands here
+                    event.save(force_insert=True)
+            except IntegrityError:
+                existing = Event.objects.filter(id=event.id).first()
+                if existing is None:
+                    raise
+                return _republished(existing, event, occurred_at is not None)
         now = timezone.now()
         deliveries = Delivery.objects.bulk_create(
             Delivery(

@@ -3,9 +3,21 @@
 import os
 
 from celery import Celery
+from celery.signals import task_prerun
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 
 app = Celery("webhooks_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+@task_prerun.connect
+def _check_database_connection(**kwargs) -> None:
+    # Workers keep their connection across tasks (CELERY_DB_REUSE_MAX), so do
+    # for each task what Django does for each request: drop a connection that
+    # broke (a PostgreSQL restart) or aged out, and health-check it before
+    # use (CONN_HEALTH_CHECKS), instead of failing every task until recycled.
+    from django.db import close_old_connections
+
+    close_old_connections()

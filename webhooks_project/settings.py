@@ -213,7 +213,8 @@ CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # Celery's Django fix-up closes the database connection after every task
 # unless this is set: a fresh PostgreSQL connection per message cost more than
-# the message's own work. Connections are recycled every 2 x this many tasks.
+# the message's own work. Connections are recycled every this many tasks, and
+# checked before each task (webhooks_project/celery.py).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Publishing happens inside API requests (on commit): if Redis is down, give up

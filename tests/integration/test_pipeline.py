@@ -276,3 +276,43 @@ def test_purge_task_keeps_exactly_the_newest_finished_deliveries(worker, tenants
     remaining = set(Delivery.objects.values_list("id", flat=True))
     assert remaining == set(finished_ids[4:]) | set(pending)
     assert DeliveryAttempt.objects.count() == 10
+
+
+def test_a_worker_survives_its_database_connections_being_cut(worker, receiver, tenants):
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        pytest.skip("cutting server-side connections needs PostgreSQL")
+    r = receiver()
+    acct = tenants["east_acct"]
+    WebhookFactory(payload_url=f"{r.url}/hook", account=acct)
+    # Ten messages at once: both pool processes run tasks, so both hold a
+    # database connection when they are cut (a claim that finds nothing
+    # still connects).
+    with transaction.atomic():
+        for _ in range(10):
+            event_publish(type="VM.WARMUP", data={}, account=acct)
+    r.wait_for(10)
+    wait_until(
+        lambda: not Delivery.objects.exclude(status="succeeded").exists(),
+        message="warm-up deliveries to be recorded",
+    )
+
+    # Given the worker's connections are cut, as a database restart would
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        )
+
+    # When the next event is published
+    event = event_publish(type="VM.CREATE", data={}, account=acct).event
+
+    # Then the worker reconnects and delivers it, with no sweeper involved
+    delivery = wait_until(
+        lambda: finished(event.deliveries.get()),
+        timeout=15,
+        message="delivery after the connections were cut",
+    )
+    assert delivery.status == DeliveryStatus.SUCCEEDED
+    assert [x.json["type"] for x in r.received][-1] == "VM.CREATE"
