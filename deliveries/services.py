@@ -437,15 +437,8 @@ def webhook_test_send(
         data=data or SAMPLE_DATA,
         occurred_at=timezone.now(),
     )
-    body = event_body(event)
-    timestamp = int(event.occurred_at.timestamp())
+    # An unsaved delivery: the very request a real one would send.
+    unsaved = Delivery(event=event, webhook=webhook)
     return get_sender().send(
-        OutgoingRequest(
-            url=webhook.payload_url,
-            headers=delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp),
-            body=body,
-            timeout=attempt_timeout(webhook),
-            connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,
-            verify_tls=webhook.ssl_verification,
-        )
+        delivery_request(unsaved, timestamp=int(event.occurred_at.timestamp()))
     )
