@@ -147,11 +147,3 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
-
-    @property
-    def succeeded(self) -> bool:
-        return (
-            not self.error_class
-            and self.response_status is not None
-            and (200 <= self.response_status < 300)
-        )

@@ -31,6 +31,7 @@ from hooks.services import (
     account_create,
     domain_create,
     token_issue,
+    user_create,
     webhook_create,
     webhook_rotate_secret,
     webhook_update,
@@ -217,15 +218,12 @@ class UserViewSet(ActorMixin, viewsets.ModelViewSet):
         User = get_user_model()
         if User.objects.filter(username=data["username"]).exists():
             raise ValidationError({"username": ["This username is taken."]})
-        with transaction.atomic():
-            user = User.objects.create_user(
-                username=data["username"], password=data.get("password")
-            )
-            if role == Role.ROOT_ADMIN:
-                user.is_staff = user.is_superuser = True
-                user.save(update_fields=["is_staff", "is_superuser"])
-            Membership.objects.create(user=user, account=membership["account"], role=role)
-        serializer.instance = user
+        serializer.instance = user_create(
+            username=data["username"],
+            account=membership["account"],
+            role=role,
+            password=data.get("password"),
+        )
 
     def perform_update(self, serializer):
         user = serializer.instance

@@ -62,13 +62,6 @@ class Domain(models.Model):
         """This domain and every domain above it."""
         return [uuid.UUID(part) for part in self.path.strip("/").split("/") if part]
 
-    @property
-    def depth(self) -> int:
-        return len(self.ancestor_ids) - 1
-
-    def subtree(self) -> models.QuerySet[Domain]:
-        return Domain.objects.filter(path__startswith=self.path)
-
 
 class Account(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)

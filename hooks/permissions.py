@@ -36,20 +36,6 @@ class Actor:
     def domain_path(self) -> str:
         return self.account.domain.path if self.account else "/nowhere/"
 
-    def sees_domain(self, domain: Domain) -> bool:
-        if self.is_root:
-            return True
-        if self.role == Role.DOMAIN_ADMIN:
-            return domain.path.startswith(self.domain_path)
-        return False
-
-    def sees_account(self, account: Account) -> bool:
-        if self.is_root:
-            return True
-        if self.role == Role.DOMAIN_ADMIN:
-            return account.domain.path.startswith(self.domain_path)
-        return self.account is not None and account.pk == self.account.pk
-
     def visible(self, *, account_field: str | None, domain_field: str) -> Q:
         """Rows this actor may see, given where a row's account and domain live."""
         if self.is_root:

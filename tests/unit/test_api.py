@@ -13,7 +13,8 @@ from rest_framework.test import APIClient
 
 from deliveries.models import Delivery, DeliveryStatus, Event
 from hooks.models import Role, Scope, Webhook
-from hooks.services import check_secret, token_issue
+from hooks.services import check_secret
+from tests.api_client import client_for
 from tests.factories import (
     TEST_SECRET,
     DeliveryAttemptFactory,
@@ -26,20 +27,12 @@ from tests.factories import (
 
 pytestmark = [
     pytest.mark.django_db,
-    # whitenoise's middleware, when var/static/ has not been collected
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 EVENTS = "/api/v1/events/"
 WEBHOOKS = "/api/v1/webhooks/"
 DELIVERIES = "/api/v1/deliveries/"
 EVENT_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
-    return client
 
 
 @pytest.fixture

@@ -44,7 +44,8 @@ from deliveries.services import (
 )
 from deliveries.signing import cloudstack_signature
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Webhook
-from hooks.services import check_secret, generate_secret, token_issue
+from hooks.services import check_secret, generate_secret
+from tests.api_client import client_for
 from tests.factories import (
     TEST_SECRET,
     DeliveryAttemptFactory,
@@ -57,8 +58,6 @@ from tests.factories import (
 
 pytestmark = [
     pytest.mark.django_db,
-    # whitenoise's middleware, when var/static/ has not been collected
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 WEBHOOKS = "/api/v1/webhooks/"
@@ -70,10 +69,6 @@ USERS = "/api/v1/users/"
 TOKENS = "/api/v1/tokens/"
 NEW_SECRET = "whsec_" + base64.b64encode(b"n" * 32).decode()
 PUBLIC_URL = "https://example.com/hook"
-
-
-def client_for(user) -> APIClient:
-    return client_with_key(token_issue(user=user)[1])
 
 
 def client_with_key(key: str) -> APIClient:

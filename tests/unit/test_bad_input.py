@@ -25,7 +25,7 @@ from rest_framework.test import APIClient
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from hooks.destinations import MAX_URL_LENGTH
 from hooks.models import Account, Domain, Membership, Role, Webhook
-from hooks.services import token_issue
+from tests.api_client import client_for
 from tests.factories import (
     TEST_SECRET,
     DeliveryFactory,
@@ -38,8 +38,6 @@ from webhooks_project.api import MAX_JSON_DEPTH
 
 pytestmark = [
     pytest.mark.django_db,
-    # whitenoise's middleware, when var/static/ has not been collected
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 API = "/api/v1/"
@@ -53,12 +51,6 @@ UNKNOWN_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
 
 
 # --- fixtures and helpers --------------------------------------------------------------------
-
-
-def client_for(user) -> APIClient:
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=user)[1]}")
-    return client
 
 
 @pytest.fixture(autouse=True)

@@ -53,6 +53,7 @@ from rest_framework.test import APIClient
 from deliveries.models import Delivery, Event
 from hooks.models import Role, Scope, Webhook
 from hooks.services import token_issue, user_create
+from tests.api_client import client_for
 from tests.factories import (
     AccountFactory,
     DeliveryFactory,
@@ -64,8 +65,6 @@ from tests.factories import (
 
 pytestmark = [
     pytest.mark.django_db,
-    # whitenoise's middleware, when var/static/ has not been collected
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 API = "/api/v1"
@@ -316,10 +315,6 @@ def client_with(key: str) -> APIClient:
     client = APIClient()
     client.credentials(HTTP_AUTHORIZATION=f"Token {key}")
     return client
-
-
-def client_for(user) -> APIClient:
-    return client_with(token_issue(user=user)[1])
 
 
 def build_world() -> tuple[dict[str, Ref], dict[str, str]]:

@@ -57,7 +57,6 @@ from webhooks_project.wsgi import application
 
 pytestmark = [
     pytest.mark.django_db,
-    pytest.mark.filterwarnings("ignore:No directory at:UserWarning"),
 ]
 
 # Hypothesis keeps caches (constants, Unicode tables) even without an example
