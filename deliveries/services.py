@@ -20,7 +20,7 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F, Q, QuerySet
 from django.utils import timezone
 
 from deliveries.http import OutgoingRequest, Response, get_sender
@@ -397,6 +397,27 @@ def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt
     return delivery, attempt
 
 
+def _queue_again(deliveries: QuerySet[Delivery]) -> int:
+    """Make these deliveries due now and wake the workers for them, after
+    commit. Rows a worker is sending right now are left alone (locked first,
+    so the count is exactly what was queued)."""
+    now = timezone.now()
+    with transaction.atomic():
+        ids = list(
+            deliveries.exclude(status=DeliveryStatus.SENDING)
+            .select_for_update()
+            .values_list("id", flat=True)
+        )
+        count = Delivery.objects.filter(id__in=ids).update(
+            status=DeliveryStatus.PENDING,
+            next_attempt_at=now,
+            finished_at=None,
+            message_due_at=now,
+        )
+        transaction.on_commit(lambda: enqueue(ids))
+    return count
+
+
 def deliveries_recover(
     *, webhook: Webhook, since: dt.datetime, until: dt.datetime, dry_run: bool = False
 ) -> int:
@@ -407,17 +428,17 @@ def deliveries_recover(
     )
     if dry_run:
         return failed.count()
-    ids = list(failed.values_list("id", flat=True))
-    now = timezone.now()
-    with transaction.atomic():
-        count = Delivery.objects.filter(id__in=ids, status=DeliveryStatus.FAILED).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
-            finished_at=None,
-            message_due_at=now,
-        )
-        transaction.on_commit(lambda: enqueue(ids))
-    return count
+    return _queue_again(failed)
+
+
+def deliveries_requeue(delivery_ids: Iterable[uuid.UUID]) -> int:
+    """Queue these deliveries for one more attempt by the workers, now,
+    whatever their outcome so far (the console's bulk redeliver). Deliveries
+    a worker is sending right now are left alone. Returns how many were queued.
+
+    Like any retry, the attempt counts: a delivery that had used all its
+    attempts ends failed again if this one fails too."""
+    return _queue_again(Delivery.objects.filter(id__in=list(delivery_ids)))
 
 
 SAMPLE_DATA = {"message": "This is a test delivery. It is not recorded.", "test": True}

@@ -1,5 +1,7 @@
 """Shared fixtures. The environment is set in tests/testenv.py."""
 
+import threading
+
 import pytest
 
 
@@ -28,3 +30,25 @@ def tenants(root_domain):
         "east_sub_acct": AccountFactory(domain=east_sub, name="east-sub-acct"),
         "west_acct": AccountFactory(domain=west, name="west-acct"),
     }
+
+
+@pytest.fixture
+def receivers():
+    """Start real receivers on random ports; stop them all afterwards."""
+    started = []
+
+    def start(**kwargs):
+        from deliveries.receiver import Receiver
+
+        receiver = Receiver(**kwargs)
+        # Receiver.start() polls for shutdown every 0.5 s; poll faster so that
+        # stopping it does not dominate the test's run time.
+        threading.Thread(
+            target=receiver.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
+        ).start()
+        started.append(receiver)
+        return receiver
+
+    yield start
+    for receiver in started:
+        receiver.stop()

@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import io
 import json
-import threading
 import time
 import uuid
 
@@ -34,7 +33,7 @@ from standardwebhooks.webhooks import WebhookVerificationError
 from deliveries.api import RecoverThrottle
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.publishing import event_publish
-from deliveries.receiver import Receiver, always
+from deliveries.receiver import always
 from deliveries.services import (
     SAMPLE_DATA,
     deliveries_send,
@@ -100,26 +99,6 @@ def east_hook(tenants):
 @pytest.fixture
 def allow_private(settings):
     settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
-
-
-@pytest.fixture
-def receivers():
-    """Start real receivers on random ports; stop them all afterwards."""
-    started = []
-
-    def start(**kwargs) -> Receiver:
-        receiver = Receiver(**kwargs)
-        # Receiver.start() polls for shutdown every 0.5 s; poll faster so that
-        # stopping it does not dominate the test's run time.
-        threading.Thread(
-            target=receiver.server.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True
-        ).start()
-        started.append(receiver)
-        return receiver
-
-    yield start
-    for receiver in started:
-        receiver.stop()
 
 
 def url_of(webhook) -> str:
