@@ -259,6 +259,7 @@ class WebhookForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        self.fields["ssl_verification"].label = "Verify TLS certificate"
         self.fields["domain"].required = False
         self.fields["domain"].help_text = (
             "Owner domain; for domain scope, the subtree whose events are sent. "
@@ -567,7 +568,22 @@ class HistoryAdmin(TenantAdmin):
 
     paginator = CappedPaginator
     show_full_result_count = False
+    # Facet counts are one COUNT per filter choice over the filtered table.
+    show_facets = admin.ShowFacets.NEVER
     list_per_page = 50
+
+    def response_action(self, request, queryset):
+        # "Select all across pages" past the cap would act on millions of rows
+        # from one web request; the template hides it, this refuses it.
+        cap = self.paginator.CAP
+        if request.POST.get("select_across") == "1" and queryset[: cap + 1].count() > cap:
+            self.message_user(
+                request,
+                f"More than {cap} rows match: narrow the list with the filters first.",
+                messages.ERROR,
+            )
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
 
     def has_add_permission(self, request) -> bool:
         return False

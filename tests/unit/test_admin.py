@@ -610,3 +610,18 @@ def test_the_activity_chart_draws_bars_and_the_latency_line():
     assert "<polyline" in svg and "nan" not in svg.lower()
     assert "00:00" in svg and ">5 ms<" not in svg and ">20 ms<" in svg
     assert activity_svg([Bucket(start=start)]).count("<rect") == 1 + 4  # frame and legend
+
+
+def test_acting_on_all_rows_past_the_cap_is_refused(root, hooks, monkeypatch):
+    monkeypatch.setattr(CappedPaginator, "CAP", 3)
+    made = deliveries(hooks["east"], failed=5)
+    page = text(root.get(DELIVERIES))
+    assert "more than 3 results" in page and "across all pages" not in page
+    response = root.post(
+        DELIVERIES,
+        {"action": "delete_selected", "select_across": "1", "_selected_action": [made[0].pk]},
+        follow=True,
+    )
+    assert "More than 3 rows match" in text(response)
+    assert Delivery.objects.count() == 5
+    assert "Show counts" not in page  # facets would count every choice
