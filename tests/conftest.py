@@ -1,6 +1,15 @@
-"""Shared fixtures. The environment is set in tests/testenv.py."""
+"""Shared fixtures. The environment is set in tests/testenv.py.
+
+Redis and the receiver are here because two suites start real workers
+(tests/integration, tests/browser); the processes themselves are in tests/live.py.
+"""
+
+import os
 
 import pytest
+
+from deliveries.receiver import Receiver
+from webhooks_project.redis_server import ensure_redis
 
 
 @pytest.fixture
@@ -28,3 +37,38 @@ def tenants(root_domain):
         "east_sub_acct": AccountFactory(domain=east_sub, name="east-sub-acct"),
         "west_acct": AccountFactory(domain=west, name="west-acct"),
     }
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory):
+    """The tests' Redis (TEST_REDIS_URL); a private redis-server if none answers."""
+    url = os.environ["REDIS_URL"]
+    private = ensure_redis(url, workdir=tmp_path_factory.mktemp("redis"))
+    yield url
+    if private is not None:
+        private.terminate()
+        private.wait(timeout=10)
+
+
+@pytest.fixture
+def receiver():
+    """Start real HTTP receivers on 127.0.0.1: `receiver(secret=..., responder=...)`."""
+    receivers: list[Receiver] = []
+
+    def make(**kwargs) -> Receiver:
+        r = Receiver(**kwargs).start()
+        receivers.append(r)
+        return r
+
+    yield make
+    for r in receivers:
+        r.stop()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item, call):
+    """Keep each phase's report on the item (item.rep_call…), so a fixture's
+    teardown can tell whether its test failed and print a worker's log."""
+    report = yield
+    setattr(item, f"rep_{report.when}", report)
+    return report

@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 
 from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
-from tests.integration.conftest import CeleryProcess, wait_until
+from tests.live import CeleryProcess, wait_until
 
 pytestmark = pytest.mark.integration
 

@@ -20,7 +20,7 @@ from deliveries.tasks import purge, sweep
 from hooks.models import HeaderStyle, Scope
 from hooks.services import token_issue
 from tests.factories import TEST_SECRET, WebhookFactory
-from tests.integration.conftest import wait_until
+from tests.live import wait_until
 
 pytestmark = pytest.mark.integration
 
