@@ -70,7 +70,8 @@ def status_badge(status: str) -> str:
 
 
 def pretty_json(value) -> str:
-    return json.dumps(value, indent=2, sort_keys=True, ensure_ascii=False)
+    # Keys in their own order: an envelope reads as it was sent.
+    return json.dumps(value, indent=2, ensure_ascii=False)
 
 
 class CappedPaginator(Paginator):

@@ -7,6 +7,10 @@ from rest_framework.routers import DefaultRouter
 from deliveries.api import DeliveryViewSet, EventViewSet, URLTestView, WebhookTestView
 from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet, WebhookViewSet
 
+admin.site.site_header = "Webhooks operations console"
+admin.site.site_title = "Webhooks console"
+admin.site.index_title = "Webhooks, events and deliveries"
+
 router = DefaultRouter()
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("events", EventViewSet, basename="event")

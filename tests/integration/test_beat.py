@@ -10,7 +10,7 @@ from django_celery_beat.models import PeriodicTask
 
 from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
-from tests.integration.conftest import CeleryProcess, wait_until
+from tests.live import CeleryProcess, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -23,7 +23,9 @@ def beat(worker, celery_env, tmp_path):
     process.stop()
 
 
-def test_beat_stores_the_schedule_and_its_sweeper_delivers_a_lost_delivery(beat, receiver, tenants):
+def test_beat_stores_the_schedule_and_its_sweeper_delivers_a_lost_delivery(
+    beat, receivers, tenants
+):
     started = timezone.now()
 
     # The schedule from settings is stored where operators can see and edit it
@@ -44,7 +46,7 @@ def test_beat_stores_the_schedule_and_its_sweeper_delivers_a_lost_delivery(beat,
     assert abs((first_run - started).total_seconds() - 180) < 15
 
     # Given a delivery whose queue message was lost (none was ever sent)
-    r = receiver()
+    r = receivers()
     acct = tenants["east_acct"]
     delivery = DeliveryFactory(
         webhook=WebhookFactory(payload_url=f"{r.url}/hook", account=acct),

@@ -20,7 +20,7 @@ from deliveries.tasks import purge, sweep
 from hooks.models import HeaderStyle, Scope
 from hooks.services import token_issue
 from tests.factories import TEST_SECRET, WebhookFactory
-from tests.integration.conftest import wait_until
+from tests.live import wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -34,9 +34,11 @@ def all_finished(event: Event) -> bool:
     return not event.deliveries.exclude(status__in=["succeeded", "failed"]).exists()
 
 
-def test_event_fans_out_to_the_matching_webhooks_only(worker, receiver, tenants, django_user_model):
+def test_event_fans_out_to_the_matching_webhooks_only(
+    worker, receivers, tenants, django_user_model
+):
     # Given webhooks of every scope around an event of the east-sub account
-    r = receiver(secret=TEST_SECRET)
+    r = receivers(secret=TEST_SECRET)
     acct = tenants["east_sub_acct"]
 
     def hook(path, **kw):
@@ -86,9 +88,9 @@ def test_event_fans_out_to_the_matching_webhooks_only(worker, receiver, tenants,
     assert body["data"] == {"name": "vm-1"}
 
 
-def test_signatures_verify_with_the_standard_webhooks_library(worker, receiver, tenants):
+def test_signatures_verify_with_the_standard_webhooks_library(worker, receivers, tenants):
     # Given a Standard Webhooks webhook and a CloudStack-style one
-    r = receiver(secret=TEST_SECRET)
+    r = receivers(secret=TEST_SECRET)
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/std", account=acct)
     WebhookFactory(payload_url=f"{r.url}/cs", account=acct, header_style=HeaderStyle.CLOUDSTACK)
@@ -113,10 +115,10 @@ def test_signatures_verify_with_the_standard_webhooks_library(worker, receiver, 
         StandardWebhook(TEST_SECRET).verify(std.body + b" ", std.headers)
 
 
-def test_failing_twice_then_200_records_three_attempts_and_succeeds(worker, receiver, tenants):
+def test_failing_twice_then_200_records_three_attempts_and_succeeds(worker, receivers, tenants):
     # Given a receiver that answers 500, 500, then 200
     answers = iter([500, 500, 200])
-    r = receiver(secret=TEST_SECRET, responder=lambda got: always(next(answers))(got))
+    r = receivers(secret=TEST_SECRET, responder=lambda got: always(next(answers))(got))
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/flaky", account=acct, max_attempts=5)
 
@@ -158,8 +160,8 @@ def test_a_dead_receiver_ends_failed_after_max_attempts(worker, tenants):
     assert "ConnectionError" in delivery.last_error
 
 
-def test_a_rolled_back_transaction_sends_nothing(worker, receiver, tenants):
-    r = receiver()
+def test_a_rolled_back_transaction_sends_nothing(worker, receivers, tenants):
+    r = receivers()
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/hook", account=acct)
 
@@ -178,8 +180,8 @@ def test_a_rolled_back_transaction_sends_nothing(worker, receiver, tenants):
     assert Delivery.objects.count() == 1
 
 
-def test_a_lost_enqueue_is_delivered_by_the_sweeper(worker, receiver, tenants, redis_url):
-    r = receiver()
+def test_a_lost_enqueue_is_delivered_by_the_sweeper(worker, receivers, tenants, redis_url):
+    r = receivers()
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/hook", account=acct)
 
@@ -201,7 +203,7 @@ def test_a_lost_enqueue_is_delivered_by_the_sweeper(worker, receiver, tenants, r
     assert len(r.wait_for(1)) == 1
 
 
-def test_a_worker_killed_mid_request_does_not_lose_the_delivery(worker, receiver, tenants):
+def test_a_worker_killed_mid_request_does_not_lose_the_delivery(worker, receivers, tenants):
     # Given a receiver that hangs on the first request (the worker is stuck in it)
     first_request = threading.Event()
 
@@ -211,7 +213,7 @@ def test_a_worker_killed_mid_request_does_not_lose_the_delivery(worker, receiver
             time.sleep(1.5)
         return 200, b"{}"
 
-    r = receiver(responder=responder)
+    r = receivers(responder=responder)
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/hook", account=acct, max_attempts=3)
     event = event_publish(type="VM.CREATE", data={}, account=acct).event
@@ -278,12 +280,12 @@ def test_purge_task_keeps_exactly_the_newest_finished_deliveries(worker, tenants
     assert DeliveryAttempt.objects.count() == 10
 
 
-def test_a_worker_survives_its_database_connections_being_cut(worker, receiver, tenants):
+def test_a_worker_survives_its_database_connections_being_cut(worker, receivers, tenants):
     from django.db import connection
 
     if connection.vendor != "postgresql":
         pytest.skip("cutting server-side connections needs PostgreSQL")
-    r = receiver()
+    r = receivers()
     acct = tenants["east_acct"]
     WebhookFactory(payload_url=f"{r.url}/hook", account=acct)
     # Ten messages at once: both pool processes run tasks, so both hold a

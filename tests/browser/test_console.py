@@ -1,0 +1,165 @@
+"""The operations console in a real browser, as an operator uses it: log in,
+create a webhook, watch an event reach a real receiver through a real worker,
+make the receiver fail, redeliver from the console, see the second attempt
+succeed. The screenshots it takes are the ones docs/operations.md shows."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+from playwright.sync_api import expect
+
+from deliveries.models import Delivery, DeliveryStatus
+from deliveries.receiver import always
+from hooks.models import Role, Webhook
+from tests.browser.console import reload_until
+from tests.factories import AccountFactory, DomainFactory, UserFactory, WebhookFactory
+
+pytestmark = pytest.mark.browser
+
+
+def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
+    page, login, screenshot, worker, destination, publish_event
+):
+    # Given an operator at the login form
+    page.goto("/admin/")
+    expect(page).to_have_url("/admin/login/?next=/admin/")
+    screenshot("login")
+    login(page)
+    expect(page.locator("#user-tools")).to_contain_text("operator")
+    screenshot("admin-index")
+
+    # When they add a webhook for VM events pointing at the receiver
+    page.goto("/admin/hooks/webhook/add/")
+    page.fill("#id_name", "orders receiver")
+    page.select_option("#id_scope", "global")
+    page.select_option("#id_account", label="operations (ROOT)")
+    page.fill("#id_payload_url", f"{destination.url}/hook")
+    page.fill("#id_event_types", "VM.*")
+    screenshot("webhook-add")
+    page.click("input[name=_continue]")
+
+    # Then its signing secret is shown, once
+    secret = page.locator("code.new-secret").inner_text()
+    assert secret.startswith("whsec_")
+    webhook = Webhook.objects.get(name="orders receiver")
+    assert webhook.secret == secret and webhook.event_types == ["VM.*"]
+    screenshot("webhook-created")
+    page.reload()
+    expect(page.locator("code.new-secret")).to_have_count(0)
+    # and the receiver checks signatures with the secret the page showed
+    destination.secret = secret
+
+    # When a producer publishes an event over the REST API
+    first = publish_event(type="VM.CREATE", data={"name": "web-1", "zone": "zone-a"})
+
+    # Then the receiver gets it, signed with that secret
+    [received] = destination.wait_for(1)
+    assert (received.json["id"], received.signature) == (first, "valid")
+
+    # And the delivery list shows it succeeded, with the receiver's answer
+    page.goto("/admin/deliveries/delivery/")
+    rows = page.locator("#result_list tbody tr")
+    reload_until(page, rows.locator("td.field-status_column"), "succeeded")
+    expect(rows).to_have_count(1)
+    expect(rows.locator("td.field-event_type")).to_have_text("VM.CREATE")
+    expect(rows.locator("td.field-last_status_code")).to_have_text("200")
+
+    # When the receiver starts failing and another event is published
+    destination.responder = always(500)
+    second = publish_event(type="VM.DESTROY", data={"name": "web-1"})
+    destination.wait_for(2)
+
+    # Then the console shows that delivery failed, its attempt answered 500
+    page.goto(f"/admin/deliveries/delivery/?q={second}")
+    reload_until(page, rows.locator("td.field-status_column"), "failed")
+    expect(rows.locator("td.field-last_status_code")).to_have_text("500")
+    page.goto("/admin/deliveries/delivery/")
+    expect(rows).to_have_count(2)
+    screenshot("delivery-list")
+    failed = Delivery.objects.get(event_id=second)
+    page.goto(f"/admin/deliveries/delivery/{failed.pk}/change/")
+    expect(page.locator("#attempt-1 .attempt-outcome")).to_have_text("HTTP 500")
+    expect(page.locator("#attempt-1 .response-body")).to_contain_text('"status": 500')
+    screenshot("delivery-failed")
+
+    # And the webhook list says the webhook is degraded: one of two succeeded
+    page.goto("/admin/hooks/webhook/")
+    expect(page.locator("#result_list tbody tr")).to_contain_text("degraded")
+    expect(page.locator("#result_list tbody tr")).to_contain_text("50 % ok · 2 deliveries")
+    screenshot("webhook-list")
+
+    # When the receiver is fixed and the operator redelivers from the list
+    destination.responder = always(200)
+    page.goto("/admin/deliveries/delivery/?status__exact=failed")
+    expect(rows).to_have_count(1)
+    rows.locator("input.action-select").check()
+    page.select_option("select[name=action]", "redeliver")
+    page.click("button[name=index]")
+    expect(page.locator("ul.messagelist")).to_contain_text("Queued 1 deliveries")
+
+    # Then the worker sends it again and the second attempt succeeds
+    page.goto(f"/admin/deliveries/delivery/{failed.pk}/change/")
+    reload_until(page, page.locator("#attempt-2 .attempt-outcome"), "HTTP 200")
+    expect(page.locator("#attempt-1 .attempt-outcome")).to_have_text("HTTP 500")
+    expect(page.locator("div.field-status")).to_contain_text("Succeeded")
+    screenshot("delivery-redelivered")
+    assert destination.wait_for(3)[-1].json["id"] == second
+    failed.refresh_from_db()
+    assert (failed.status, failed.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+
+    # And the webhook page shows its activity, recent deliveries and a test send
+    page.goto(f"/admin/hooks/webhook/{webhook.pk}/change/")
+    expect(page.locator("#webhook-activity")).to_contain_text("healthy")
+    # (a bar's title names its hour and counts: "17:00: 2 succeeded")
+    expect(page.locator("svg.activity-chart")).to_contain_text(re.compile(r"\d\d:00: \d succeeded"))
+    expect(page.locator("#recent-deliveries tbody tr")).to_have_count(2)
+    page.click("#send-test")
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        re.compile(r"Test delivery to “orders receiver”: HTTP 200 in \d+ ms")
+    )
+    assert destination.wait_for(4)[-1].json["type"] == "TEST"
+    screenshot("webhook-page")
+
+    # And the event page shows the envelope as sent, and its delivery
+    page.goto(f"/admin/deliveries/event/{first}/change/")
+    expect(page.locator("#envelope")).to_contain_text('"zone": "zone-a"')
+    expect(page.locator("#event-deliveries tbody tr")).to_contain_text("succeeded")
+    screenshot("event-page")
+
+    # And rotating the secret asks first, then shows the new one once
+    page.goto(f"/admin/hooks/webhook/{webhook.pk}/change/")
+    page.click("#rotate-secret")
+    page.click("#confirm-rotate")
+    rotated = page.locator("code.new-secret").inner_text()
+    assert rotated != secret and rotated.startswith("whsec_")
+    screenshot("secret-rotated")
+
+
+def test_a_domain_admin_sees_only_their_subtree(page, login, operator, screenshot):
+    # Given two domains under ROOT, each with a webhook, and a staff domain admin of one
+    root = operator.membership.account.domain
+    east = AccountFactory(name="east-ops", domain=DomainFactory(name="east", parent=root))
+    west = AccountFactory(name="west-ops", domain=DomainFactory(name="west", parent=root))
+    WebhookFactory(name="east billing", account=east)
+    WebhookFactory(name="west billing", account=west)
+    from hooks.services import user_create
+
+    user = user_create(
+        username="east-admin", account=east, role=Role.DOMAIN_ADMIN, password="pw-east-1"
+    )
+    user.is_staff = True
+    user.save(update_fields=["is_staff"])
+    assert UserFactory._meta.model.objects.filter(username="east-admin", is_staff=True).exists()
+
+    # When they log in, the console lists only their domain's webhooks
+    login(page, "east-admin", "pw-east-1")
+    page.goto("/admin/hooks/webhook/")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text("east billing")
+    screenshot("domain-admin-webhooks")
+    # and neither roles nor periodic tasks are theirs to see
+    expect(page.get_by_role("link", name="Memberships")).to_have_count(0)
+    expect(page.get_by_role("link", name="Periodic tasks")).to_have_count(0)
