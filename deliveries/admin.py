@@ -17,6 +17,7 @@ from urllib.parse import urlsplit
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin.views.main import ChangeList
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery
@@ -32,7 +33,15 @@ from rest_framework.exceptions import PermissionDenied
 
 from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
-from deliveries.selectors import HEALTH_WINDOW, Health, webhook_activity, webhooks_with_health
+from deliveries.selectors import (
+    HEALTH_WINDOW,
+    Health,
+    WindowCounts,
+    webhook_activity,
+    webhook_health,
+    webhooks_in_health,
+    webhooks_with_last_outcome,
+)
 from deliveries.services import (
     DeliveryInFlight,
     deliveries_recover,
@@ -186,7 +195,7 @@ class OwnerAccountFilter(ChoicesFromQuerysetFilter):
     field = "account_id"
 
     def rows(self, request):
-        return request_actor(request).accounts().order_by("name").only("id", "name")
+        return request_actor(request).accounts().select_related("domain").order_by("name")
 
 
 class HealthFilter(admin.SimpleListFilter):
@@ -200,7 +209,7 @@ class HealthFilter(admin.SimpleListFilter):
         value = self.value()
         if value not in dict(Health.CHOICES):
             return queryset
-        return queryset.filter(Health.q(value))
+        return webhooks_in_health(queryset, value, now=timezone.now())
 
 
 # --- webhooks -------------------------------------------------------------------
@@ -288,6 +297,17 @@ class WebhookForm(forms.ModelForm):
         return data
 
 
+class WebhookChangeList(ChangeList):
+    """Health counts for the page's webhooks only, in one grouped query."""
+
+    def get_results(self, request):
+        super().get_results(request)
+        webhooks = list(self.result_list)  # evaluated once; the template reuses it
+        counts = webhook_health([w.pk for w in webhooks], now=timezone.now())
+        for webhook in webhooks:
+            webhook.window_counts = counts.get(webhook.pk, WindowCounts())
+
+
 @admin.register(Webhook)
 class WebhookAdmin(TenantAdmin):
     form = WebhookForm
@@ -329,7 +349,10 @@ class WebhookAdmin(TenantAdmin):
     ]
 
     def get_queryset(self, request) -> QuerySet[Webhook]:
-        return webhooks_with_health(super().get_queryset(request), now=timezone.now())
+        return webhooks_with_last_outcome(super().get_queryset(request))
+
+    def get_changelist(self, request, **kwargs):
+        return WebhookChangeList
 
     def get_form(self, request, obj=None, change=False, **kwargs):
         form = super().get_form(request, obj, change=change, **kwargs)
@@ -369,16 +392,16 @@ class WebhookAdmin(TenantAdmin):
 
     @admin.display(description=f"last {HEALTH_WINDOW.total_seconds() / 3600:g} h")
     def health(self, webhook: Webhook) -> str:
-        health = Health.of(webhook.h_succeeded, webhook.h_failed)
-        finished = webhook.h_succeeded + webhook.h_failed
-        rate = f"{100 * webhook.h_succeeded / finished:.0f} % ok" if finished else "no outcome"
+        counts: WindowCounts = getattr(webhook, "window_counts", WindowCounts())
+        finished = counts.succeeded + counts.failed
+        rate = f"{100 * counts.succeeded / finished:.0f} % ok" if finished else "no outcome"
         return format_html(
             '<span class="health health-{}" style="color:{}">{}</span> · {} · {} deliveries',
-            health,
-            HEALTH_COLOURS[health],
-            health,
+            counts.health,
+            HEALTH_COLOURS[counts.health],
+            counts.health,
             rate,
-            webhook.h_total,
+            counts.total,
         )
 
     @admin.display(description="last outcome")
@@ -441,7 +464,7 @@ class WebhookAdmin(TenantAdmin):
             extra_context.update(
                 recent_deliveries=recent,
                 activity_chart=mark_safe(activity_svg(webhook_activity(webhook, now=now))),
-                health=Health.of(webhook.h_succeeded, webhook.h_failed),
+                counts=webhook_health([webhook.pk], now=now).get(webhook.pk, WindowCounts()),
                 webhook=webhook,
             )
         return super().change_view(request, object_id, form_url, extra_context)
@@ -617,7 +640,8 @@ class EventAdmin(HistoryAdmin):
     change_form_template = "admin/deliveries/event/change_form.html"
     list_display = ["created_at", "type", "id", "account", "domain", "resource"]
     list_filter = [EventTypeFilter, ("created_at", admin.DateFieldListFilter)]
-    list_select_related = ["account", "domain"]
+    # An account prints with its domain's name.
+    list_select_related = ["account__domain", "domain"]
     search_fields = ["id"]  # shows the search box; get_search_results does the work
     search_help_text = "An event id."
     ordering = ["-created_at"]

@@ -34,6 +34,12 @@ class Event(models.Model):
     occurred_at = models.DateTimeField(help_text="When it happened, as the producer says.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
+    class Meta:
+        indexes = [
+            # The console's event type filter, newest first.
+            models.Index(fields=["type", "-created_at"], name="event_type_recent"),
+        ]
+
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
 
@@ -111,8 +117,14 @@ class Delivery(models.Model):
                 name="delivery_claim",
                 condition=Q(claim_token__isnull=False),
             ),
-            # A webhook's recent deliveries (listing, purge's keep-newest-N).
-            models.Index(fields=["webhook", "-created_at"], name="delivery_webhook_recent"),
+            # A webhook's recent deliveries (listing, purge's keep-newest-N); with
+            # the status, the console's health counts never touch the table.
+            models.Index(
+                fields=["webhook", "-created_at", "status"], name="delivery_webhook_recent"
+            ),
+            # The console's list, newest first as the admin orders it (-created_at,
+            # -pk): without it, every list page sorts the whole table.
+            models.Index(fields=["-created_at", "-id"], name="delivery_recent"),
             models.Index(fields=["status", "-created_at"], name="delivery_status_recent"),
         ]
 

@@ -17,7 +17,15 @@ from django.utils import timezone
 from deliveries.admin import CappedPaginator
 from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
-from deliveries.selectors import Bucket, Health, webhook_activity, webhooks_with_health
+from deliveries.selectors import (
+    Bucket,
+    Health,
+    WindowCounts,
+    webhook_activity,
+    webhook_health,
+    webhooks_in_health,
+    webhooks_with_last_outcome,
+)
 from hooks.models import Role, Scope, Webhook
 from tests.factories import (
     DeliveryAttemptFactory,
@@ -122,15 +130,20 @@ def test_the_health_filter_agrees_with_the_health_shown(tenants):
     deliveries(made[Health.IDLE], pending=2)
     # Old outcomes are outside the window: this one stays idle.
     deliveries(made[Health.IDLE], failed=5, created_at=timezone.now() - dt.timedelta(hours=25))
-    annotated = webhooks_with_health(Webhook.objects.all(), now=timezone.now())
+    now = timezone.now()
+    counts = webhook_health(None, now=now)
     for health, webhook in made.items():
-        row = annotated.get(pk=webhook.pk)
-        assert Health.of(row.h_succeeded, row.h_failed) == health
-        assert list(annotated.filter(Health.q(health)).values_list("pk", flat=True)) == [webhook.pk]
-    failing = annotated.get(pk=made[Health.FAILING].pk)
-    assert (failing.h_total, failing.h_succeeded, failing.h_failed) == (6, 1, 3)
-    assert failing.h_last_status in (DeliveryStatus.SUCCEEDED, DeliveryStatus.FAILED)
-    assert annotated.get(pk=made[Health.IDLE].pk).h_last_status == DeliveryStatus.FAILED
+        assert counts.get(webhook.pk, WindowCounts()).health == health
+        chosen = webhooks_in_health(Webhook.objects.all(), health, now=now)
+        assert list(chosen.values_list("pk", flat=True)) == [webhook.pk]
+    assert counts[made[Health.FAILING].pk] == WindowCounts(total=6, succeeded=1, failed=3)
+    last = webhooks_with_last_outcome(Webhook.objects.all())
+    assert last.get(pk=made[Health.FAILING].pk).h_last_status in (
+        DeliveryStatus.SUCCEEDED,
+        DeliveryStatus.FAILED,
+    )
+    assert last.get(pk=made[Health.IDLE].pk).h_last_status == DeliveryStatus.FAILED
+    assert webhook_health([made[Health.HEALTHY].pk], now=now).keys() == {made[Health.HEALTHY].pk}
 
 
 # --- webhook list and actions ---------------------------------------------------------
