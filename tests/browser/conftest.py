@@ -9,6 +9,7 @@ Fixtures, for a test in this folder:
     login          login(page) signs `operator` in through the admin's login form
     operator       a root admin (superuser) with password OPERATOR_PASSWORD
     worker         a running `celery worker`: WEBHOOK_MAX_ATTEMPTS=1, private IPs allowed
+    beat           a running `celery beat` (database scheduler) with the same settings
     destination    a started Receiver; `destination.responder = always(500)` makes it fail
     webhook        a global webhook in the database pointing at `destination`
     publish_event  publish_event(type=..., data=...) over the REST API -> the event's id
@@ -195,6 +196,16 @@ def worker(worker_process, transactional_db, request):
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         print(f"--- worker log ---\n{worker_process.log_tail()}")
+
+
+@pytest.fixture
+def beat(worker_process, transactional_db, tmp_path):
+    """celery-beat with the database scheduler, as `make run` runs it: it
+    stores the settings' schedule where the console shows it."""
+    process = CeleryProcess("beat", worker_process.env, tmp_path)
+    process.start(ready_marker="beat: Starting")
+    yield process
+    process.stop()
 
 
 @pytest.fixture

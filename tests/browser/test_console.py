@@ -163,3 +163,32 @@ def test_a_domain_admin_sees_only_their_subtree(page, login, operator, screensho
     # and neither roles nor periodic tasks are theirs to see
     expect(page.get_by_role("link", name="Memberships")).to_have_count(0)
     expect(page.get_by_role("link", name="Periodic tasks")).to_have_count(0)
+
+
+def test_the_sweeper_and_the_purge_are_periodic_tasks_an_operator_can_edit(
+    page, login, screenshot, beat
+):
+    # Given beat has started and stored the schedule from settings
+    from django_celery_beat.models import PeriodicTask
+
+    from tests.live import wait_until
+
+    wait_until(
+        lambda: PeriodicTask.objects.filter(name="purge-deliveries").exists(),
+        message="beat to store its schedule",
+    )
+
+    # When the operator opens the periodic tasks, both are listed
+    login(page)
+    page.goto("/admin/django_celery_beat/periodictask/")
+    rows = page.locator("#result_list tbody tr")
+    expect(rows.filter(has_text="sweep-deliveries")).to_have_count(1)
+    expect(rows.filter(has_text="purge-deliveries")).to_have_count(1)
+    screenshot("periodic-tasks")
+
+    # And the purge can be switched off there
+    rows.filter(has_text="purge-deliveries").locator("a").first.click()
+    page.uncheck("#id_enabled")
+    page.click("input[name=_save]")
+    expect(page.locator("ul.messagelist")).to_contain_text("was changed successfully")
+    assert not PeriodicTask.objects.get(name="purge-deliveries").enabled
