@@ -18,7 +18,7 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.core.exceptions import ValidationError
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.paginator import Paginator
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.http import Http404, HttpResponseNotAllowed, HttpResponseRedirect
@@ -29,7 +29,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
-from rest_framework.exceptions import PermissionDenied
+from rest_framework.exceptions import PermissionDenied as ScopeDenied
 
 from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
@@ -50,7 +50,7 @@ from deliveries.services import (
     webhook_test_send,
 )
 from hooks.admin import TenantAdmin, request_actor
-from hooks.models import Webhook
+from hooks.models import Scope, Webhook
 from hooks.services import generate_secret, webhook_rotate_secret
 
 # A test delivery is sent from the web process while the operator waits.
@@ -269,6 +269,8 @@ class WebhookForm(forms.ModelForm):
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
+        if "domain" not in self.fields:
+            return  # a view-only form: every field is read-only
         self.fields["ssl_verification"].label = "Verify TLS certificate"
         self.fields["domain"].required = False
         self.fields["domain"].help_text = (
@@ -288,7 +290,7 @@ class WebhookForm(forms.ModelForm):
                 self.actor.check_webhook_scope(
                     scope=data.get("scope"), account=account, domain=domain
                 )
-            except PermissionDenied as exc:
+            except ScopeDenied as exc:
                 raise ValidationError({"scope": str(exc.detail)}) from None
         if data.get("new_auth_password"):
             self.instance.auth_password = data["new_auth_password"]
@@ -412,14 +414,53 @@ class WebhookAdmin(TenantAdmin):
         ago = f"{timesince(when)} ago" if when else ""
         return format_html("{} {}", status_badge(webhook.h_last_status), ago)
 
+    # --- who may act
+
+    def manageable(self, request, webhooks: QuerySet[Webhook]) -> QuerySet[Webhook]:
+        """The webhooks among these the actor may change or act on: a domain
+        admin sees a global webhook owned in their subtree, but only a root
+        admin may touch it (as in the API)."""
+        return webhooks.filter(request_actor(request).manageable_webhooks())
+
+    def may_manage(self, request, webhook: Webhook | None) -> bool:
+        return webhook is None or request_actor(request).is_root or webhook.scope != Scope.GLOBAL
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return super().has_change_permission(request, obj) and self.may_manage(request, obj)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return super().has_delete_permission(request, obj) and self.may_manage(request, obj)
+
+    def cascaded_webhooks(self, objs):
+        return Webhook.objects.filter(pk__in=[obj.pk for obj in objs])
+
+    def _report_skipped(self, request, selected: int, acted: int) -> None:
+        if acted < selected:
+            self.message_user(
+                request,
+                f"{selected - acted} global webhook(s) left alone: only root admins act on them.",
+                messages.WARNING,
+            )
+
     # --- saving
+
+    # A save writes what the form edits, never the secret columns: a rotation
+    # that lands while the form is open must not be undone by it.
+    SAVED_ON_CHANGE = [
+        f.name
+        for f in Webhook._meta.concrete_fields
+        if f.name
+        not in {"id", "created_at", "secret", "previous_secret", "previous_secret_expires_at"}
+    ]
 
     def save_model(self, request, obj: Webhook, form, change: bool) -> None:
         if not change:
             # The secret is made here and shown once, in the message below.
             obj.secret = generate_secret()
             request._new_secret = obj.secret
-        obj.save()
+            obj.save()
+        else:
+            obj.save(update_fields=self.SAVED_ON_CHANGE)
 
     def response_add(self, request, obj, post_url_continue=None):
         secret = getattr(request, "_new_secret", None)
@@ -485,8 +526,14 @@ class WebhookAdmin(TenantAdmin):
             *super().get_urls(),
         ]
 
-    def rotate_secret_view(self, request, object_id):
+    def _webhook_to_act_on(self, request, object_id) -> Webhook:
         webhook = get_object_or_404(self.get_queryset(request), pk=_uuid_or_404(object_id))
+        if not self.may_manage(request, webhook):
+            raise PermissionDenied("Only root admins act on global webhooks.")
+        return webhook
+
+    def rotate_secret_view(self, request, object_id):
+        webhook = self._webhook_to_act_on(request, object_id)
         context = {
             **self.admin_site.each_context(request),
             "opts": self.opts,
@@ -505,7 +552,7 @@ class WebhookAdmin(TenantAdmin):
     def test_view(self, request, object_id):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
-        webhook = get_object_or_404(self.get_queryset(request), pk=_uuid_or_404(object_id))
+        webhook = self._webhook_to_act_on(request, object_id)
         self._report_test(request, webhook)
         return HttpResponseRedirect(
             reverse(
@@ -534,21 +581,25 @@ class WebhookAdmin(TenantAdmin):
 
     @admin.action(description="Enable selected webhooks")
     def enable(self, request, queryset):
-        count = Webhook.objects.filter(pk__in=queryset.values("pk")).update(
+        chosen = self.manageable(request, queryset)
+        count = Webhook.objects.filter(pk__in=chosen.values("pk")).update(
             enabled=True, updated_at=timezone.now()
         )
         self.message_user(request, f"Enabled {count} webhook(s).", messages.SUCCESS)
+        self._report_skipped(request, queryset.count(), count)
 
     @admin.action(description="Disable selected webhooks")
     def disable(self, request, queryset):
-        count = Webhook.objects.filter(pk__in=queryset.values("pk")).update(
+        chosen = self.manageable(request, queryset)
+        count = Webhook.objects.filter(pk__in=chosen.values("pk")).update(
             enabled=False, updated_at=timezone.now()
         )
         self.message_user(request, f"Disabled {count} webhook(s).", messages.SUCCESS)
+        self._report_skipped(request, queryset.count(), count)
 
     @admin.action(description="Send a test delivery to selected webhooks")
     def send_test_delivery(self, request, queryset):
-        webhooks = list(queryset[: TEST_SEND_MAX + 1])
+        webhooks = list(self.manageable(request, queryset)[: TEST_SEND_MAX + 1])
         if len(webhooks) > TEST_SEND_MAX:
             self.message_user(
                 request,
@@ -558,19 +609,22 @@ class WebhookAdmin(TenantAdmin):
             return
         for webhook in webhooks:
             self._report_test(request, webhook)
+        self._report_skipped(request, queryset.count(), len(webhooks))
 
     @admin.action(description="Redeliver failed deliveries of the last 24 h")
     def redeliver_failed(self, request, queryset):
         until = timezone.now()
         since = until - dt.timedelta(hours=24)
-        total = 0
-        for webhook in queryset:
+        total = acted = 0
+        for webhook in self.manageable(request, queryset):
             total += deliveries_recover(webhook=webhook, since=since, until=until)
+            acted += 1
         self.message_user(
             request,
             f"Queued {total} failed deliveries of the last 24 h for another attempt.",
             messages.SUCCESS,
         )
+        self._report_skipped(request, queryset.count(), acted)
 
 
 def _overlap_hours() -> float:
@@ -749,27 +803,45 @@ class DeliveryAdmin(HistoryAdmin):
 
     @admin.action(description="Redeliver selected deliveries (queued for the workers)")
     def redeliver(self, request, queryset):
-        selected = list(queryset.values_list("pk", flat=True))
+        selected = list(self.actionable(request, queryset).values_list("pk", flat=True))
         count = deliveries_requeue(selected)
         skipped = len(selected) - count
         text = f"Queued {count} deliveries for another attempt."
         if skipped:
             text += f" {skipped} being sent right now were left alone."
         self.message_user(request, text, messages.SUCCESS)
+        if len(selected) < queryset.count():
+            self.message_user(
+                request,
+                "Deliveries of global webhooks were left alone: only root admins act on them.",
+                messages.WARNING,
+            )
+
+    def actionable(self, request, deliveries: QuerySet[Delivery]) -> QuerySet[Delivery]:
+        """Deliveries the actor may redeliver or delete: those of webhooks they
+        may manage (a domain admin sees a global webhook's, not act on them)."""
+        if request_actor(request).is_root:
+            return deliveries
+        return deliveries.exclude(webhook__scope=Scope.GLOBAL)
 
     def get_deleted_objects(self, objs, request):
         # Bulk deletion skips deliveries being sent rather than refusing all.
         if isinstance(objs, QuerySet):
-            objs = objs.exclude(status=DeliveryStatus.SENDING)
+            objs = self.actionable(request, objs).exclude(status=DeliveryStatus.SENDING)
         return super().get_deleted_objects(objs, request)
 
     def delete_queryset(self, request, queryset):
         # A delivery a worker holds right now is left alone: its result must
         # find its row.
-        queryset.exclude(status=DeliveryStatus.SENDING).delete()
+        self.actionable(request, queryset).exclude(status=DeliveryStatus.SENDING).delete()
 
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.status == DeliveryStatus.SENDING:
+            return False
+        if (
+            obj is not None
+            and not self.actionable(request, Delivery.objects.filter(pk=obj.pk)).exists()
+        ):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -788,6 +860,8 @@ class DeliveryAdmin(HistoryAdmin):
             event = Event.objects.get(pk=delivery.event_id)
             extra_context.update(
                 delivery=delivery,
+                can_redeliver=delivery.status != DeliveryStatus.SENDING
+                and self.actionable(request, Delivery.objects.filter(pk=delivery.pk)).exists(),
                 delivery_attempts=attempts,
                 envelope=pretty_json(event.envelope()),
                 event=event,
@@ -810,6 +884,8 @@ class DeliveryAdmin(HistoryAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         delivery = get_object_or_404(self.get_queryset(request), pk=_uuid_or_404(object_id))
+        if not self.actionable(request, Delivery.objects.filter(pk=delivery.pk)).exists():
+            raise PermissionDenied("Only root admins act on global webhooks' deliveries.")
         try:
             delivery, attempt = delivery_redeliver(delivery=delivery)
         except DeliveryInFlight as exc:

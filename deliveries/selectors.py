@@ -62,20 +62,22 @@ class WindowCounts:
 
 
 def webhook_health(
-    webhook_ids: Iterable[uuid.UUID] | None,
+    webhook_ids: Iterable[uuid.UUID] | QuerySet | None,
     *,
     now: dt.datetime,
     window: dt.timedelta = HEALTH_WINDOW,
 ) -> dict[uuid.UUID, WindowCounts]:
     """Counts of the window per webhook, in one grouped query (these webhooks,
-    or every webhook with deliveries in the window when None). A webhook with
+    given as ids or a queryset of pks, or every webhook when None). A webhook with
     no delivery in the window is absent: its counts are WindowCounts().
 
     One GROUP BY over the window's rows, answered from the (webhook,
     created_at, status) index, instead of three correlated counts per webhook.
     """
     rows = Delivery.objects.filter(created_at__gte=now - window)
-    if webhook_ids is not None:
+    if isinstance(webhook_ids, QuerySet):
+        rows = rows.filter(webhook_id__in=webhook_ids)  # a subquery
+    elif webhook_ids is not None:
         rows = rows.filter(webhook_id__in=list(webhook_ids))
     grouped = (
         rows.order_by()
@@ -96,7 +98,7 @@ def webhooks_in_health(
     webhooks: QuerySet[Webhook], health: str, *, now: dt.datetime
 ) -> QuerySet[Webhook]:
     """These webhooks, narrowed to those whose health over the window is `health`."""
-    counts = webhook_health(None, now=now)
+    counts = webhook_health(webhooks.values("pk"), now=now)
     if health == Health.IDLE:
         busy = [pk for pk, c in counts.items() if c.health != Health.IDLE]
         return webhooks.exclude(pk__in=busy)

@@ -408,12 +408,15 @@ def _queue_again(deliveries: QuerySet[Delivery]) -> int:
             .select_for_update()
             .values_list("id", flat=True)
         )
-        count = Delivery.objects.filter(id__in=ids).update(
-            status=DeliveryStatus.PENDING,
-            next_attempt_at=now,
-            finished_at=None,
-            message_due_at=now,
-        )
+        count = 0
+        # In chunks: SQLite caps the variables of one statement (32,766).
+        for start in range(0, len(ids), 1000):
+            count += Delivery.objects.filter(id__in=ids[start : start + 1000]).update(
+                status=DeliveryStatus.PENDING,
+                next_attempt_at=now,
+                finished_at=None,
+                message_due_at=now,
+            )
         transaction.on_commit(lambda: enqueue(ids))
     return count
 

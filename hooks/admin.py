@@ -7,12 +7,19 @@ The webhook pages live in deliveries/admin.py: they show delivery health, and
 
 from __future__ import annotations
 
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.core.exceptions import ValidationError
 from django.db.models import Count, Q, QuerySet
+from django.http import HttpResponseRedirect
 from django.utils.html import format_html
+from django.utils.text import capfirst
 
-from hooks.models import Account, Domain, Membership
+from hooks.models import Account, Domain, Membership, Webhook
 from hooks.permissions import Actor, actor_for
+
+# Lookup parts a list filter puts in the query string (`status__exact`,
+# `created_at__gte`, `domain__id__exact`, `enabled__isnull`...).
+SAFE_LOOKUP_PARTS = frozenset({"", "exact", "gte", "gt", "lte", "lt", "isnull", "id"})
 
 
 def request_actor(request) -> Actor:
@@ -64,6 +71,71 @@ class TenantAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return self._allowed(request)
+
+    def lookup_allowed(self, lookup, value, request=None) -> bool:
+        """Only the lookups the list filters build.
+
+        Django allows any lookup on a model's own fields from the query string,
+        so `?secret__startswith=whsec_A` would tell, row by row, whether a
+        guess is right: a secret recovered a character at a time.
+        """
+        filters = self.get_list_filter(request) if request is not None else self.list_filter
+        for item in filters:
+            if isinstance(item, type):  # a SimpleListFilter: its own parameter
+                if lookup == item.parameter_name:
+                    return True
+                continue
+            field = item[0] if isinstance(item, (list, tuple)) else item
+            name, _, rest = lookup.partition("__")
+            if name == field and set(rest.split("__")) <= SAFE_LOOKUP_PARTS:
+                return True
+        return False
+
+    def response_action(self, request, queryset):
+        # A crafted selection (not this model's ids) is refused here, not
+        # turned into a database error.
+        pk = self.model._meta.pk
+        try:
+            for value in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+                pk.to_python(value)
+        except ValidationError:
+            self.message_user(request, "The selection is not valid.", messages.ERROR)
+            return HttpResponseRedirect(request.get_full_path())
+        return super().response_action(request, queryset)
+
+    def get_deleted_objects(self, objs, request):
+        """What deleting `objs` takes with it, as counts: the admin's default
+        lists every related row (a webhook's million deliveries, one line each)."""
+        objs = list(objs)
+        actor = request_actor(request)
+        perms_needed, protected = set(), []
+        for name, related in self.protected_by(objs):
+            protected.extend(f"{name}: {row}" for row in related[:20])
+        counts = {self.opts.verbose_name_plural: len(objs)}
+        webhooks = self.cascaded_webhooks(objs)
+        if webhooks is not None:
+            if actor.webhooks_beyond_reach(webhooks):
+                # Deleting would take webhooks beyond the actor's reach with it.
+                perms_needed.add("webhooks outside your domain, or global ones")
+            counts["webhooks"] = webhooks.count()
+            counts["deliveries (with their attempts)"] = self.cascaded_deliveries(webhooks)
+        to_delete = [f"{capfirst(self.opts.verbose_name)}: {obj}" for obj in objs]
+        return to_delete, counts, perms_needed, protected
+
+    def protected_by(self, objs) -> list[tuple[str, list]]:
+        """Rows that keep `objs` from being deleted (PROTECT relations)."""
+        return []
+
+    def cascaded_webhooks(self, objs) -> QuerySet | None:
+        """Webhooks deleting `objs` deletes too (None: no webhook goes)."""
+        return None
+
+    @staticmethod
+    def cascaded_deliveries(webhooks: QuerySet) -> int:
+        from django.apps import apps  # hooks must not import deliveries
+
+        delivery = apps.get_model("deliveries", "Delivery")
+        return delivery.objects.filter(webhook__in=webhooks.values("pk")).count()
 
 
 class RootOnlyAdmin(TenantAdmin):
@@ -128,6 +200,15 @@ class DomainAdmin(TenantAdmin):
             return False  # nor move or rename it
         return super().has_change_permission(request, obj)
 
+    def protected_by(self, objs):
+        return [
+            ("Subdomain", list(Domain.objects.filter(parent__in=objs))),
+            ("Account", list(Account.objects.filter(domain__in=objs))),
+        ]
+
+    def cascaded_webhooks(self, objs):
+        return Webhook.objects.filter(domain__in=objs)
+
 
 @admin.register(Account)
 class AccountAdmin(TenantAdmin):
@@ -144,6 +225,14 @@ class AccountAdmin(TenantAdmin):
 
     def get_list_filter(self, request):
         return self.list_filter if request_actor(request).is_root else []
+
+    def protected_by(self, objs):
+        return [
+            ("Member", list(Membership.objects.filter(account__in=objs).select_related("user")))
+        ]
+
+    def cascaded_webhooks(self, objs):
+        return Webhook.objects.filter(account__in=objs)
 
 
 @admin.register(Membership)

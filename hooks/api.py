@@ -110,6 +110,12 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
         )
 
 
+CASCADE_REFUSED = (
+    "Deleting it would delete webhooks outside your domain, or global ones; "
+    "a root admin must delete or move those first."
+)
+
+
 class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
     """Domains in the caller's subtree (root admins: all). Admins only."""
 
@@ -145,6 +151,8 @@ class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
         domain = self.get_object()
         if domain.path == self.actor.domain_path and not self.actor.is_root:
             raise PermissionDenied("You cannot delete your own domain.")
+        if self.actor.webhooks_beyond_reach(Webhook.objects.filter(domain=domain)):
+            raise PermissionDenied(CASCADE_REFUSED)
         try:
             domain.delete()
         except ProtectedError:
@@ -183,6 +191,8 @@ class AccountViewSet(ActorMixin, viewsets.ModelViewSet):
         account = self.get_object()
         if self.actor.account and account.pk == self.actor.account.pk:
             raise PermissionDenied("You cannot delete your own account.")
+        if self.actor.webhooks_beyond_reach(Webhook.objects.filter(account=account)):
+            raise PermissionDenied(CASCADE_REFUSED)
         try:
             account.delete()
         except ProtectedError:

@@ -79,6 +79,19 @@ class Actor:
     def accounts(self) -> QuerySet[Account]:
         return Account.objects.filter(self.visible(account_field="pk", domain_field="domain"))
 
+    def manageable_webhooks(self) -> Q:
+        """Webhooks this actor may change, delete or act on: those they see,
+        global ones only for root admins (as check_webhook_scope rules)."""
+        visible = self.visible(account_field="account", domain_field="domain")
+        return visible if self.is_root else visible & ~Q(scope=Scope.GLOBAL)
+
+    def webhooks_beyond_reach(self, webhooks: QuerySet) -> bool:
+        """Whether some of these webhooks are not this actor's to delete:
+        deleting an account or a domain takes its webhooks with it, and a
+        global one (or one homed outside the subtree) may hang from it."""
+        manageable = webhooks.filter(self.manageable_webhooks()).values("pk")
+        return webhooks.exclude(pk__in=manageable).exists()
+
     def check_webhook_scope(self, *, scope: str, account: Account, domain: Domain) -> None:
         """CloudStack's rule for creating or changing a webhook (403 if broken):
         users local only, for their own account; domain admins local or domain

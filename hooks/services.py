@@ -158,6 +158,8 @@ def webhook_rotate_secret(
     """
     if secret:
         check_secret(secret)
+    # Locked: two rotations at once must not lose a secret already shown.
+    webhook = Webhook.objects.select_for_update().get(pk=webhook.pk)
     overlap = (
         settings.WEBHOOK_SECRET_ROTATION_OVERLAP if overlap_seconds is None else overlap_seconds
     )

@@ -214,13 +214,15 @@ def test_send_test_delivery_action_reports_each_result(root, hooks, receivers, s
     assert not Delivery.objects.exists()  # a test is not recorded
 
 
-def test_redeliver_failed_of_the_last_24h_queues_only_those(root, hooks, monkeypatch):
+def test_redeliver_failed_of_the_last_24h_queues_only_those(
+    root, hooks, monkeypatch, django_capture_on_commit_callbacks
+):
     queued = []
     monkeypatch.setattr("deliveries.services.enqueue", lambda ids, **kw: queued.extend(ids))
     recent = deliveries(hooks["east"], failed=2, succeeded=1)
     old = deliveries(hooks["east"], failed=1, created_at=timezone.now() - dt.timedelta(hours=30))
     other = deliveries(hooks["west"], failed=1)
-    with pytest.MonkeyPatch.context():
+    with django_capture_on_commit_callbacks(execute=True):
         response = root.post(
             WEBHOOKS,
             {"action": "redeliver_failed", "_selected_action": [hooks["east"].pk]},
@@ -228,9 +230,9 @@ def test_redeliver_failed_of_the_last_24h_queues_only_those(root, hooks, monkeyp
         )
     assert "Queued 2 failed deliveries of the last 24 h" in text(response)
     failed_recent = {d.pk for d in recent if d.status == DeliveryStatus.FAILED}
-    assert set(
-        Delivery.objects.filter(status=DeliveryStatus.PENDING).values_list("pk", flat=True)
-    ) == (failed_recent)
+    pending = Delivery.objects.filter(status=DeliveryStatus.PENDING)
+    assert set(pending.values_list("pk", flat=True)) == failed_recent
+    assert set(queued) == failed_recent  # the workers are woken for exactly those
     assert Delivery.objects.get(pk=old[0].pk).status == DeliveryStatus.FAILED
     assert Delivery.objects.get(pk=other[0].pk).status == DeliveryStatus.FAILED
 
@@ -638,3 +640,120 @@ def test_acting_on_all_rows_past_the_cap_is_refused(root, hooks, monkeypatch):
     assert "More than 3 rows match" in text(response)
     assert Delivery.objects.count() == 5
     assert "Show counts" not in page  # facets would count every choice
+
+
+# --- what the review found -------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"{WEBHOOKS}?secret__startswith=whsec_",
+        f"{WEBHOOKS}?auth_password__regex=.",
+        f"{WEBHOOKS}?previous_secret__gt=",
+        f"{WEBHOOKS}?payload_url__regex=(",
+        f"{WEBHOOKS}?event_types__contains=x",
+        f"{EVENTS}?data__contains=x",
+        f"{DELIVERIES}?last_error__regex=(",
+        f"{DELIVERIES}?webhook__secret__startswith=w",
+    ],
+)
+def test_lookups_the_filters_do_not_build_are_refused(root, hooks, url):
+    """Any lookup on a model's own field would let `?secret__startswith=`
+    guess a secret a character at a time; only the filters' lookups pass."""
+    deliveries(hooks["east"], failed=1)
+    assert root.get(url).status_code == 400
+
+
+def test_the_filters_own_lookups_still_work(root, hooks):
+    for url in (
+        f"{WEBHOOKS}?scope__exact=local&enabled__exact=1",
+        f"{DELIVERIES}?status__exact=failed&created_at__gte=2000-01-01%2000:00:00%2B00:00",
+        f"{reverse('admin:hooks_account_changelist')}?domain__id__exact={hooks['east'].domain_id}",
+        f"{reverse('admin:hooks_membership_changelist')}?role__exact=user",
+    ):
+        assert root.get(url).status_code == 200, url
+
+
+@pytest.mark.parametrize("url", [WEBHOOKS, DELIVERIES, reverse("admin:hooks_domain_changelist")])
+def test_a_crafted_selection_is_refused_not_a_500(root, hooks, url):
+    response = root.post(
+        url, {"action": "delete_selected", "_selected_action": ["zz"]}, follow=True
+    )
+    assert response.status_code == 200
+    assert "The selection is not valid." in text(response)
+
+
+@pytest.fixture
+def rooted_global(tenants):
+    """A root admin's global webhook owned by an account in east-sub: a domain
+    admin of east sees it, but only root admins may act on it."""
+    webhook = WebhookFactory(
+        name="global-hook", account=tenants["east_sub_acct"], scope=Scope.GLOBAL
+    )
+    return webhook, deliveries(webhook, failed=1)[0]
+
+
+def test_a_domain_admin_sees_but_cannot_act_on_a_global_webhook(east_admin, rooted_global):
+    webhook, failed = rooted_global
+    page = east_admin.get(change_url(webhook))
+    assert page.status_code == 200 and "Rotate secret" not in text(page)  # view only
+    assert east_admin.post(change_url(webhook), {"name": "x"}).status_code == 403
+    response = east_admin.post(
+        WEBHOOKS, {"action": "disable", "_selected_action": [webhook.pk]}, follow=True
+    )
+    assert "1 global webhook(s) left alone" in text(response)
+    assert Webhook.objects.get(pk=webhook.pk).enabled
+    for name in ("admin:hooks_webhook_rotate_secret", "admin:hooks_webhook_test"):
+        assert east_admin.post(reverse(name, args=[webhook.pk])).status_code == 403
+    delete = reverse("admin:hooks_webhook_delete", args=[webhook.pk])
+    assert east_admin.post(delete, {"post": "yes"}).status_code == 403
+    redeliver = reverse("admin:deliveries_delivery_redeliver", args=[failed.pk])
+    assert east_admin.post(redeliver).status_code == 403
+    east_admin.post(
+        DELIVERIES, {"action": "delete_selected", "_selected_action": [failed.pk], "post": "yes"}
+    )
+    assert Webhook.objects.filter(pk=webhook.pk).exists()
+    assert Delivery.objects.filter(pk=failed.pk, status=DeliveryStatus.FAILED).exists()
+
+
+def test_deleting_an_account_that_would_take_others_webhooks_is_refused(
+    east_admin, tenants, root_domain
+):
+    # A global webhook owned by an east-sub account, in the ROOT domain
+    WebhookFactory(
+        name="root-global", account=tenants["east_sub_acct"], domain=root_domain, scope=Scope.GLOBAL
+    )
+    url = reverse("admin:hooks_account_delete", args=[tenants["east_sub_acct"].pk])
+    page = text(east_admin.get(url))
+    assert "root-global" not in page  # not listed by name: counted
+    assert "webhooks outside your domain, or global ones" in page
+    assert east_admin.post(url, {"post": "yes"}).status_code == 403
+    assert Webhook.objects.filter(name="root-global").exists()
+
+
+def test_the_delete_page_counts_a_webhooks_deliveries_instead_of_listing_them(root, hooks):
+    made = deliveries(hooks["east"], succeeded=30)
+    page = text(root.get(reverse("admin:hooks_webhook_delete", args=[hooks["east"].pk])))
+    assert "Deliveries (with their attempts): 30" in page
+    assert str(made[0].pk) not in page
+    root.post(reverse("admin:hooks_webhook_delete", args=[hooks["east"].pk]), {"post": "yes"})
+    assert (
+        not Delivery.objects.exists() and not Webhook.objects.filter(pk=hooks["east"].pk).exists()
+    )
+
+
+def test_an_account_with_members_cannot_be_deleted(root, tenants):
+    MembershipFactory(account=tenants["west_acct"])
+    url = reverse("admin:hooks_account_delete", args=[tenants["west_acct"].pk])
+    response = root.post(url, {"post": "yes"})
+    assert "protected" in text(response).lower()
+    assert tenants["west_acct"].__class__.objects.filter(pk=tenants["west_acct"].pk).exists()
+
+
+def test_a_domain_admins_event_page_shows_only_their_deliveries(east_admin, hooks):
+    event = EventFactory(account=hooks["east"].account)
+    DeliveryFactory(event=event, webhook=hooks["east"])
+    DeliveryFactory(event=event, webhook=hooks["west"])
+    page = text(east_admin.get(change_url(event)))
+    assert "east-hook" in page and "west-hook" not in page

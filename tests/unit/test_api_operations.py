@@ -42,11 +42,12 @@ from deliveries.services import (
     event_body,
 )
 from deliveries.signing import cloudstack_signature
-from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Webhook
+from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 from hooks.services import check_secret, generate_secret
 from tests.api_client import client_for
 from tests.factories import (
     TEST_SECRET,
+    AccountFactory,
     DeliveryAttemptFactory,
     DeliveryFactory,
     EventFactory,
@@ -1315,3 +1316,23 @@ def test_changing_a_users_role_answers_with_the_new_role(admin, tenants):
     assert response.status_code == 200
     assert response.json()["role"] == "user"
     assert Membership.objects.get(user=user).role == "user"
+
+
+def test_a_domain_admin_cannot_delete_an_account_holding_a_global_webhook(tenants, root_domain):
+    """Deleting an account deletes its webhooks: a domain admin must not take a
+    root admin's global webhook down with an account of their subtree."""
+    from tests.api_client import client_for
+
+    east_admin = UserFactory(username="east-api-admin")
+    MembershipFactory(user=east_admin, account=tenants["east_acct"], role=Role.DOMAIN_ADMIN)
+    WebhookFactory(account=tenants["east_sub_acct"], domain=root_domain, scope=Scope.GLOBAL)
+    client = client_for(east_admin)
+    response = client.delete(f"{ACCOUNTS}{tenants['east_sub_acct'].pk}/")
+    assert response.status_code == 403
+    assert "global ones" in response.json()["detail"]
+    assert Webhook.objects.filter(account=tenants["east_sub_acct"]).exists()
+    # an account with only its own local webhook still goes
+    WebhookFactory(account=tenants["east_acct"], name="plain")
+    other = AccountFactory(domain=tenants["east_sub"], name="spare")
+    WebhookFactory(account=other)
+    assert client.delete(f"{ACCOUNTS}{other.pk}/").status_code == 204
