@@ -17,10 +17,11 @@ import uuid
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import F, Q
+from django.db import connections, transaction
+from django.db.models import F, Q, prefetch_related_objects
 from django.utils import timezone
 
 from deliveries.http import OutgoingRequest, Response, get_sender
@@ -101,7 +102,7 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
 
     One conditional UPDATE: under concurrency exactly one claimant sees each
     row as pending (PostgreSQL re-checks the WHERE after waiting for a row
-    lock; SQLite serialises writers). The token then finds what we got.
+    lock; SQLite serialises writers). Its RETURNING clause says what we got.
 
     Taking other due deliveries (SKIP LOCKED: never waiting on another
     worker's rows) turns a message per small event into full batches under
@@ -110,30 +111,78 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
     """
     now = timezone.now()
     token = uuid.uuid4()
-    wanted = Q(id__in=delivery_ids)
     room = settings.WEBHOOK_BATCH_SIZE - len(delivery_ids)
-    if room > 0:
-        others = (
-            Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-            .order_by("next_attempt_at")
-            .select_for_update(skip_locked=True)
-            .values("id")[:room]
-        )
-        wanted |= Q(id__in=others)
-    with transaction.atomic():
-        count = Delivery.objects.filter(
-            wanted, status=DeliveryStatus.PENDING, next_attempt_at__lte=now
-        ).update(
-            status=DeliveryStatus.SENDING,
-            claim_token=token,
-            lease_expires_at=now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS),
-            attempts=F("attempts") + 1,
-            message_due_at=None,
-        )
-    if not count:
-        return token, []
-    claimed = list(Delivery.objects.filter(claim_token=token).select_related("event", "webhook"))
+    claimed = _claim_update(delivery_ids, now=now, token=token, room=room)
+    # Events and webhooks by primary key: two lookups whose plan never
+    # depends on table statistics, unlike a three-table join (which, on
+    # tables not yet analysed, hashed the whole event table on every claim).
+    prefetch_related_objects(claimed, "event", "webhook")
     return token, claimed
+
+
+def _claim_update(
+    delivery_ids: Sequence[str | uuid.UUID], *, now: dt.datetime, token: uuid.UUID, room: int
+) -> list[Delivery]:
+    """The claim's UPDATE … RETURNING, in SQL that PostgreSQL and SQLite
+    (3.35+) both run; returns the claimed rows as they are after it.
+
+    Raw SQL because the ORM's update() returns a count, not the rows: reading
+    the claimed rows back by token cost a second query, and the transaction
+    around the two a BEGIN and a COMMIT more, on every message. A single
+    statement in autocommit mode is atomic by itself.
+    """
+    connection = connections[Delivery.objects.db]
+    meta = Delivery._meta
+    qn = connection.ops.quote_name
+    table = qn(meta.db_table)
+
+    def column(name: str) -> str:
+        return qn(meta.get_field(name).column)
+
+    def value(name: str, v: Any) -> Any:
+        return meta.get_field(name).get_db_prep_value(v, connection)
+
+    pk = column("id")
+    due = f"{column('status')} = %s AND {column('next_attempt_at')} <= %s"
+    due_params = [DeliveryStatus.PENDING.value, value("next_attempt_at", now)]
+    own_ids = [value("id", i) for i in delivery_ids]
+    own = f"{pk} IN ({', '.join(['%s'] * len(own_ids))})"
+    wanted, wanted_params = ([own], own_ids) if own_ids else ([], [])
+    if room > 0:
+        skip_locked = (
+            " FOR UPDATE SKIP LOCKED"
+            if connection.features.has_select_for_update_skip_locked
+            else ""  # SQLite: one writer at a time, nothing to skip
+        )
+        not_own = f" AND NOT {own}" if own_ids else ""
+        wanted.append(
+            f"{pk} IN (SELECT {pk} FROM {table} WHERE {due}{not_own} "
+            f"ORDER BY {column('next_attempt_at')} LIMIT %s{skip_locked})"
+        )
+        wanted_params += [*due_params, *own_ids, room]
+    if not wanted:
+        return []
+    lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
+    sql = (
+        f"UPDATE {table} SET {column('status')} = %s, {column('claim_token')} = %s, "
+        f"{column('lease_expires_at')} = %s, "
+        f"{column('attempts')} = {column('attempts')} + 1, "
+        f"{column('message_due_at')} = NULL "
+        # The due test is on the UPDATE itself, not only in the subquery: it is
+        # what PostgreSQL re-checks on a row another claimant just changed.
+        f"WHERE ({' OR '.join(wanted)}) AND {due} "
+        f"RETURNING {', '.join(qn(f.column) for f in meta.concrete_fields)}"
+    )
+    params = [
+        DeliveryStatus.SENDING.value,
+        value("claim_token", token),
+        value("lease_expires_at", lease),
+        *wanted_params,
+        *due_params,
+    ]
+    # raw() turns the returned rows into instances, with the backend's
+    # converters (SQLite hands back text for UUIDs and datetimes).
+    return list(Delivery.objects.raw(sql, params))
 
 
 # --- outcome of an attempt ----------------------------------------------------
@@ -217,13 +266,8 @@ def record_outcomes(
         )
         groups[key].append(delivery.id)
     with transaction.atomic():
-        # Lock the rows, and keep only attempts whose delivery still exists: a
-        # webhook or account deleted mid-send cascades to its deliveries, and
-        # one orphan attempt must not sink the recording of the whole batch.
-        existing = set(
-            Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
-        )
-        DeliveryAttempt.objects.bulk_create([a for d, a, _ in results if d.id in existing])
+        # Delivery rows first: the UPDATE locks them, and its count tells
+        # whether every row still exists and is still ours, the usual case.
         updated = 0
         for (status, next_at, finished, code, error, due), group in groups.items():
             updated += scope.filter(id__in=group).update(
@@ -236,6 +280,18 @@ def record_outcomes(
                 claim_token=None,
                 lease_expires_at=None,
             )
+        attempts = [a for _, a, _ in results]
+        if updated < len(ids):
+            # Not all were ours: keep the attempts whose delivery still exists
+            # (locked, so it cannot vanish before the INSERT). A webhook or
+            # account deleted mid-send cascades to its deliveries, and one
+            # orphan attempt must not sink the recording of the whole batch.
+            # An attempt of a claim that has expired is still history: kept.
+            existing = set(
+                Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
+            )
+            attempts = [a for d, a, _ in results if d.id in existing]
+        DeliveryAttempt.objects.bulk_create(attempts)
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
         if due is not None:
             # Group retries by the whole second they fall due, one message a group;
