@@ -145,39 +145,57 @@ def _claim_update(
     pk = column("id")
     due = f"{column('status')} = %s AND {column('next_attempt_at')} <= %s"
     due_params = [DeliveryStatus.PENDING.value, value("next_attempt_at", now)]
+    # Every row is taken through a SKIP LOCKED subquery, the message's own
+    # ones too: a claim never waits for another claimant. If it did, two
+    # claims could each hold rows the other's UPDATE wants (A's top-up takes
+    # B's rows while B's takes A's): a deadlock, which PostgreSQL breaks
+    # only after deadlock_timeout (1 s), failing one of the tasks. A row we
+    # skip is being claimed by whoever holds it.
+    skip_locked = (
+        " FOR UPDATE SKIP LOCKED"
+        if connection.features.has_select_for_update_skip_locked
+        else ""  # SQLite: one writer at a time, nothing to skip
+    )
     own_ids = [value("id", i) for i in delivery_ids]
     own = f"{pk} IN ({', '.join(['%s'] * len(own_ids))})"
-    wanted, wanted_params = ([own], own_ids) if own_ids else ([], [])
+    # Each part is a subquery in FROM (FOR UPDATE and LIMIT cannot stand in a
+    # UNION's branches), and all of it a MATERIALIZED CTE, run exactly once:
+    # as a subquery of the UPDATE, PostgreSQL may re-run it for every row it
+    # joins, and each re-run skips the rows just updated and takes the next
+    # ones, past the LIMIT. The UPDATE then looks the rows up by key.
+    parts, part_params = [], []
+    if own_ids:
+        parts.append(f"SELECT {pk} FROM {table} WHERE {own} AND {due}{skip_locked}")
+        part_params += [*own_ids, *due_params]
     if room > 0:
-        skip_locked = (
-            " FOR UPDATE SKIP LOCKED"
-            if connection.features.has_select_for_update_skip_locked
-            else ""  # SQLite: one writer at a time, nothing to skip
-        )
         not_own = f" AND NOT {own}" if own_ids else ""
-        wanted.append(
-            f"{pk} IN (SELECT {pk} FROM {table} WHERE {due}{not_own} "
-            f"ORDER BY {column('next_attempt_at')} LIMIT %s{skip_locked})"
+        parts.append(
+            f"SELECT {pk} FROM {table} WHERE {due}{not_own} "
+            f"ORDER BY {column('next_attempt_at')} LIMIT %s{skip_locked}"
         )
-        wanted_params += [*due_params, *own_ids, room]
-    if not wanted:
+        part_params += [*due_params, *own_ids, room]
+    if not parts:
         return []
+    picked = " UNION ALL ".join(
+        f"SELECT {pk} FROM ({part}) AS part{i}" for i, part in enumerate(parts)
+    )
     lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     sql = (
+        f"WITH picked AS MATERIALIZED ({picked}) "
         f"UPDATE {table} SET {column('status')} = %s, {column('claim_token')} = %s, "
         f"{column('lease_expires_at')} = %s, "
         f"{column('attempts')} = {column('attempts')} + 1, "
         f"{column('message_due_at')} = NULL "
-        # The due test is on the UPDATE itself, not only in the subquery: it is
-        # what PostgreSQL re-checks on a row another claimant just changed.
-        f"WHERE ({' OR '.join(wanted)}) AND {due} "
+        # The due test is on the UPDATE itself too, not only in the subqueries:
+        # the rows they lock are re-read as they are now.
+        f"WHERE {pk} IN (SELECT {pk} FROM picked) AND {due} "
         f"RETURNING {', '.join(qn(f.column) for f in meta.concrete_fields)}"
     )
     params = [
+        *part_params,
         DeliveryStatus.SENDING.value,
         value("claim_token", token),
         value("lease_expires_at", lease),
-        *wanted_params,
         *due_params,
     ]
     # raw() turns the returned rows into instances, with the backend's

@@ -8,6 +8,7 @@ import pytest
 import time_machine
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
 
 from deliveries import services
 from deliveries.http import Response
@@ -188,3 +189,42 @@ def test_recording_a_batch_that_is_all_ours_takes_one_update_and_one_insert(enqu
     # (The test's own transaction turns BEGIN/COMMIT into a savepoint.)
     assert [s for s in statements if s in ("SELECT", "UPDATE", "INSERT")] == ["UPDATE", "INSERT"]
     assert DeliveryAttempt.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_never_waits_for_rows_another_claimant_holds():
+    """Two claims whose top-ups take each other's rows would deadlock if either
+    waited (PostgreSQL breaks it after a second, failing a task): a row held
+    elsewhere is skipped, and whoever holds it claims it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("row locks that another connection holds need PostgreSQL")
+    import psycopg
+
+    held, free = due(2)
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    settings_dict = connection.settings_dict
+    other = psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"] or None,
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+    )
+    try:
+        # Another claimant holds one of our message's rows, mid-claim.
+        other.execute(
+            "SELECT 1 FROM deliveries_delivery WHERE id = %s FOR UPDATE", [held.id]
+        ).fetchall()
+        with connection.cursor() as cursor:
+            cursor.execute("SET lock_timeout = '2s'")  # waiting would fail the test
+        try:
+            _, claimed = deliveries_claim([held.id, free.id])
+        finally:
+            with connection.cursor() as cursor:
+                cursor.execute("SET lock_timeout = 0")
+    finally:
+        other.rollback()
+        other.close()
+
+    assert [d.id for d in claimed] == [free.id]
+    assert Delivery.objects.get(id=held.id).status == DeliveryStatus.PENDING
