@@ -100,14 +100,14 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
     """Take the due, pending deliveries among these ids for this worker, and
     other due ones up to WEBHOOK_BATCH_SIZE.
 
-    One conditional UPDATE: under concurrency exactly one claimant sees each
-    row as pending (PostgreSQL re-checks the WHERE after waiting for a row
-    lock; SQLite serialises writers). Its RETURNING clause says what we got.
+    One conditional UPDATE of rows it has locked with SKIP LOCKED: exactly
+    one claimant locks each row and sees it as pending, and none ever waits
+    for another (SQLite serialises writers). Its RETURNING clause says what
+    we got.
 
-    Taking other due deliveries (SKIP LOCKED: never waiting on another
-    worker's rows) turns a message per small event into full batches under
-    load: fewer messages, queries and round trips per delivery. Their own
-    messages then find nothing, which is harmless.
+    Taking other due deliveries turns a message per small event into full
+    batches under load: fewer messages, queries and round trips per
+    delivery. Their own messages then find nothing, which is harmless.
     """
     now = timezone.now()
     token = uuid.uuid4()
@@ -150,7 +150,8 @@ def _claim_update(
     # claims could each hold rows the other's UPDATE wants (A's top-up takes
     # B's rows while B's takes A's): a deadlock, which PostgreSQL breaks
     # only after deadlock_timeout (1 s), failing one of the tasks. A row we
-    # skip is being claimed by whoever holds it.
+    # skip is held by another claim, which takes it, or by the sweeper,
+    # which queues it again.
     skip_locked = (
         " FOR UPDATE SKIP LOCKED"
         if connection.features.has_select_for_update_skip_locked
@@ -165,8 +166,11 @@ def _claim_update(
     # ones, past the LIMIT. The UPDATE then looks the rows up by key.
     parts, part_params = [], []
     if own_ids:
-        parts.append(f"SELECT {pk} FROM {table} WHERE {own} AND {due}{skip_locked}")
-        part_params += [*own_ids, *due_params]
+        # By key alone: with the due test here too, PostgreSQL may scan the
+        # whole due index (every row waiting) for a handful of ids. The
+        # UPDATE applies the due test; it only briefly locks the rest.
+        parts.append(f"SELECT {pk} FROM {table} WHERE {own}{skip_locked}")
+        part_params += own_ids
     if room > 0:
         not_own = f" AND NOT {own}" if own_ids else ""
         parts.append(
