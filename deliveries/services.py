@@ -21,7 +21,7 @@ from typing import Any
 
 from django.conf import settings
 from django.db import connections, transaction
-from django.db.models import F, Q, prefetch_related_objects
+from django.db.models import F, Q
 from django.utils import timezone
 
 from deliveries.http import OutgoingRequest, Response, get_sender
@@ -113,10 +113,18 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
     token = uuid.uuid4()
     room = settings.WEBHOOK_BATCH_SIZE - len(delivery_ids)
     claimed = _claim_update(delivery_ids, now=now, token=token, room=room)
+    if not claimed:
+        return token, []
     # Events and webhooks by primary key: two lookups whose plan never
     # depends on table statistics, unlike a three-table join (which, on
     # tables not yet analysed, hashed the whole event table on every claim).
-    prefetch_related_objects(claimed, "event", "webhook")
+    # in_bulk rather than prefetch_related_objects: the same queries, at a
+    # fraction of the Python (prefetching was a fifth of a worker's CPU).
+    events = Event.objects.in_bulk({d.event_id for d in claimed})
+    webhooks = Webhook.objects.in_bulk({d.webhook_id for d in claimed})
+    for delivery in claimed:
+        delivery.event = events[delivery.event_id]
+        delivery.webhook = webhooks[delivery.webhook_id]
     return token, claimed
 
 
