@@ -14,4 +14,4 @@ RUN pip install --no-cache-dir . \
     && python manage.py collectstatic --noinput
 USER webhooks
 EXPOSE 8000
-CMD ["gunicorn", "webhooks_project.wsgi", "--bind", "0.0.0.0:8000", "--workers", "2"]
+CMD ["gunicorn", "-c", "python:webhooks_project.gunicorn_conf", "webhooks_project.wsgi", "--bind", "0.0.0.0:8000"]

@@ -1048,12 +1048,17 @@ def start_web(args: argparse.Namespace, env: dict[str, str], children: Children)
     with socket.socket() as s:  # a free port; the tiny race is harmless here
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
+    # The project's gunicorn settings (gthread workers), as in production;
+    # an older checkout (--project-dir) may not have them.
+    conf = args.project_dir / "webhooks_project" / "gunicorn_conf.py"
+    config = ["-c", "python:webhooks_project.gunicorn_conf"] if conf.exists() else []
     proc = children.start(
         "web",
         [
             sys.executable,
             "-m",
             "gunicorn",
+            *config,
             "webhooks_project.wsgi",
             "--bind",
             f"127.0.0.1:{port}",

@@ -8,6 +8,7 @@ from celery import shared_task
 
 from deliveries.purge import deliveries_purge
 from deliveries.services import deliveries_send, deliveries_sweep
+from hooks.services import tokens_purge
 
 log = logging.getLogger(__name__)
 
@@ -31,9 +32,16 @@ def sweep() -> dict:
 
 @shared_task(name="deliveries.tasks.purge", ignore_result=True)
 def purge() -> dict:
-    """Delete old finished deliveries; queue itself again while rows remain."""
+    """Delete old finished deliveries (queue itself again while rows remain) and
+    expired API tokens."""
     result = deliveries_purge()
-    log.info("purge: deleted %d deliveries, %d events", result.deliveries, result.events)
+    tokens = tokens_purge()
+    log.info(
+        "purge: deleted %d deliveries, %d events, %d expired API tokens",
+        result.deliveries,
+        result.events,
+        tokens,
+    )
     if result.more:
         purge.delay()
     return {"deliveries": result.deliveries, "events": result.events, "more": result.more}

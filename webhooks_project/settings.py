@@ -156,8 +156,9 @@ STORAGES = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         # Tokens are stored hashed (django-rest-knox): a database leak does not
-        # leak usable keys. Header: "Authorization: Token <key>".
-        "knox.auth.TokenAuthentication",
+        # leak usable keys. Header: "Authorization: Token <key>". Our subclass
+        # reads the token, user and membership in one query (hooks/authentication.py).
+        "hooks.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],

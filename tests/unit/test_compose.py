@@ -44,3 +44,12 @@ def test_app_services_wait_for_healthy_databases_and_migrations():
         assert depends["postgres"]["condition"] == "service_healthy"
         assert depends["redis"]["condition"] == "service_healthy"
         assert depends["migrate"]["condition"] == "service_completed_successfully"
+
+
+def test_web_runs_gunicorn_with_the_projects_settings():
+    from webhooks_project import gunicorn_conf
+
+    command = load()["services"]["web"]["command"]
+    assert command[command.index("-c") + 1] == "python:webhooks_project.gunicorn_conf"
+    # Threads that keep clients' connections open: a sync worker closes each.
+    assert gunicorn_conf.worker_class == "gthread" and gunicorn_conf.threads > 1
