@@ -40,7 +40,9 @@ from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlencode, urlsplit, urlunsplit
+from urllib.parse import urlencode, urlsplit
+
+from common import lock_database, machine_busy, recreate_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -128,19 +130,8 @@ def open_database(url: str, *, keep: bool, fingerprint: str) -> tuple[Any, bool]
     after the database until closed (bench/run.py takes the same lock), and
     whether the database must be filled.
     """
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    conn = psycopg.connect(admin_url, autocommit=True, connect_timeout=10)
+    conn, name = lock_database(url)
     try:
-        locked = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"webhooks-bench:{name}",)
-        ).fetchone()
-        if not (locked and locked[0]):
-            raise RuntimeError(f"another benchmark is running against database {name!r}")
         if keep:
             row = conn.execute(
                 "SELECT shobj_description(oid, 'pg_database') FROM pg_database WHERE datname = %s",
@@ -150,10 +141,7 @@ def open_database(url: str, *, keep: bool, fingerprint: str) -> tuple[Any, bool]
             if comment.get("fingerprint") == fingerprint:
                 return conn, False
             print(f"--keep: {name} was not filled with these parameters; filling it again")
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        recreate_database(conn, name)
     except BaseException:
         conn.close()
         raise
@@ -735,20 +723,6 @@ def interpolated(query: Query) -> str:
 
 
 # --- the machine ----------------------------------------------------------------
-
-
-def machine_busy(seconds: float = 1.0) -> float:
-    """Fraction of all cores busy over the next `seconds` (from /proc/stat)."""
-
-    def ticks() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            t = [int(x) for x in f.readline().split()[1:]]
-        return sum(t[:8]), t[3] + t[4]
-
-    total0, idle0 = ticks()
-    time.sleep(seconds)
-    total1, idle1 = ticks()
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def load_line() -> str:

@@ -45,9 +45,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from queue import Queue
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import urlsplit
 
 import requests
+from common import lock_database, machine_busy, recreate_database
 
 BENCH_DIR = Path(__file__).resolve().parent
 ROOT = BENCH_DIR.parent
@@ -237,29 +238,11 @@ def wait_until(what: str, check: Callable[[], bool], timeout: float, children: C
 
 def reset_database(url: str) -> Any:
     """Drop and create the benchmark database: every run starts from nothing.
-
-    Returns the maintenance connection, which holds an advisory lock named
-    after the database until it is closed: a second benchmark started against
-    the same database would otherwise drop it under the first one's feet.
-    """
-    import psycopg
-    from psycopg import sql
-
-    parts = urlsplit(url)
-    name = parts.path.lstrip("/")
-    admin_url = urlunsplit(parts._replace(path="/postgres"))
-    conn = psycopg.connect(admin_url, autocommit=True, connect_timeout=10)
+    Returns the maintenance connection, which holds the database's lock until
+    it is closed (bench/common.py)."""
+    conn, name = lock_database(url)
     try:
-        locked = conn.execute(
-            "SELECT pg_try_advisory_lock(hashtext(%s))", (f"webhooks-bench:{name}",)
-        ).fetchone()
-        if not (locked and locked[0]):
-            raise RuntimeError(f"another benchmark is running against database {name!r}")
-        # FORCE: a worker left over from an interrupted run must not block the drop.
-        conn.execute(
-            sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name))
-        )
-        conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+        recreate_database(conn, name)
     except BaseException:
         conn.close()
         raise
@@ -504,20 +487,6 @@ class CpuGroups:
             elif comm.startswith("redis-server"):
                 out["redis"] += cpu
         return out
-
-
-def machine_busy(seconds: float = 1.0) -> float:
-    """Fraction of all cores busy over the next `seconds` (from /proc/stat)."""
-
-    def ticks() -> tuple[int, int]:
-        with open("/proc/stat") as f:
-            t = [int(x) for x in f.readline().split()[1:]]
-        return sum(t[:8]), t[3] + t[4]
-
-    total0, idle0 = ticks()
-    time.sleep(seconds)
-    total1, idle1 = ticks()
-    return 1 - (idle1 - idle0) / max(1, total1 - total0)
 
 
 def cpu_per_delivery_line(before: dict[str, float], after: dict[str, float], count: int) -> str:
