@@ -423,7 +423,7 @@ class WebhookAdmin(TenantAdmin):
         return webhooks.filter(request_actor(request).manageable_webhooks())
 
     def may_manage(self, request, webhook: Webhook | None) -> bool:
-        return webhook is None or request_actor(request).is_root or webhook.scope != Scope.GLOBAL
+        return webhook is None or request_actor(request).may_manage_webhook(webhook)
 
     def has_change_permission(self, request, obj=None) -> bool:
         return super().has_change_permission(request, obj) and self.may_manage(request, obj)
@@ -711,6 +711,12 @@ class EventAdmin(HistoryAdmin):
     def resource(self, event: Event) -> str:
         return " ".join(filter(None, [event.resource_type, event.resource_id])) or "-"
 
+    def get_deleted_objects(self, objs, request):
+        ids = [obj.pk for obj in objs]
+        deleted, counts, perms_needed, protected = super().get_deleted_objects(objs, request)
+        counts["deliveries (with their attempts)"] = Delivery.objects.filter(event__in=ids).count()
+        return deleted, counts, perms_needed, protected
+
     def has_delete_permission(self, request, obj=None) -> bool:
         # An event's deliveries can belong to other tenants (domain and global
         # webhooks): only a root admin may delete it.
@@ -781,6 +787,7 @@ class DeliveryAdmin(HistoryAdmin):
                 "event__type",
                 "webhook__id",
                 "webhook__name",
+                "webhook__scope",
             )
             .annotate(last_duration_ms=_last_attempt("duration_ms"))
         )
@@ -838,10 +845,7 @@ class DeliveryAdmin(HistoryAdmin):
     def has_delete_permission(self, request, obj=None) -> bool:
         if obj is not None and obj.status == DeliveryStatus.SENDING:
             return False
-        if (
-            obj is not None
-            and not self.actionable(request, Delivery.objects.filter(pk=obj.pk)).exists()
-        ):
+        if obj is not None and not request_actor(request).may_manage_webhook(obj.webhook):
             return False
         return super().has_delete_permission(request, obj)
 
@@ -861,7 +865,7 @@ class DeliveryAdmin(HistoryAdmin):
             extra_context.update(
                 delivery=delivery,
                 can_redeliver=delivery.status != DeliveryStatus.SENDING
-                and self.actionable(request, Delivery.objects.filter(pk=delivery.pk)).exists(),
+                and request_actor(request).may_manage_webhook(delivery.webhook),
                 delivery_attempts=attempts,
                 envelope=pretty_json(event.envelope()),
                 event=event,
@@ -884,7 +888,7 @@ class DeliveryAdmin(HistoryAdmin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         delivery = get_object_or_404(self.get_queryset(request), pk=_uuid_or_404(object_id))
-        if not self.actionable(request, Delivery.objects.filter(pk=delivery.pk)).exists():
+        if not request_actor(request).may_manage_webhook(delivery.webhook):
             raise PermissionDenied("Only root admins act on global webhooks' deliveries.")
         try:
             delivery, attempt = delivery_redeliver(delivery=delivery)

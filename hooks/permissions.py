@@ -85,6 +85,10 @@ class Actor:
         visible = self.visible(account_field="account", domain_field="domain")
         return visible if self.is_root else visible & ~Q(scope=Scope.GLOBAL)
 
+    def may_manage_webhook(self, webhook) -> bool:
+        """manageable_webhooks() for one webhook the actor already sees."""
+        return self.is_root or webhook.scope != Scope.GLOBAL
+
     def webhooks_beyond_reach(self, webhooks: QuerySet) -> bool:
         """Whether some of these webhooks are not this actor's to delete:
         deleting an account or a domain takes its webhooks with it, and a

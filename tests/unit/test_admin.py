@@ -757,3 +757,11 @@ def test_a_domain_admins_event_page_shows_only_their_deliveries(east_admin, hook
     DeliveryFactory(event=event, webhook=hooks["west"])
     page = text(east_admin.get(change_url(event)))
     assert "east-hook" in page and "west-hook" not in page
+
+
+def test_the_event_delete_page_counts_the_deliveries_that_go_with_it(root, hooks):
+    event = EventFactory(account=hooks["east"].account)
+    DeliveryFactory(event=event, webhook=hooks["east"])
+    DeliveryFactory(event=event, webhook=hooks["west"])
+    page = text(root.get(reverse("admin:deliveries_event_delete", args=[event.pk])))
+    assert "Deliveries (with their attempts): 2" in page
