@@ -33,6 +33,13 @@ from rest_framework.exceptions import PermissionDenied as ScopeDenied
 
 from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from deliveries.pipeline.operator import (
+    DeliveryInFlight,
+    deliveries_recover,
+    deliveries_requeue,
+    delivery_redeliver,
+    webhook_test_send,
+)
 from deliveries.selectors import (
     HEALTH_WINDOW,
     Health,
@@ -41,13 +48,6 @@ from deliveries.selectors import (
     webhook_health,
     webhooks_in_health,
     webhooks_with_last_outcome,
-)
-from deliveries.services import (
-    DeliveryInFlight,
-    deliveries_recover,
-    deliveries_requeue,
-    delivery_redeliver,
-    webhook_test_send,
 )
 from hooks.admin import TenantAdmin, request_actor
 from hooks.models import Scope, Webhook

@@ -1,5 +1,5 @@
 """REST API for events and deliveries (/api/v1/). Views stay thin: writes go
-through deliveries.publishing and deliveries.services."""
+through deliveries.publishing and deliveries.pipeline.operator."""
 
 from __future__ import annotations
 
@@ -14,8 +14,14 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from deliveries.filters import DeliveryFilter, EventFilter
-from deliveries.http import Response as SendResult
+from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.pipeline.operator import (
+    DeliveryInFlight,
+    deliveries_recover,
+    delivery_redeliver,
+    webhook_test_send,
+)
 from deliveries.publishing import EventConflict, event_publish
 from deliveries.serializers import (
     DeliveryDetailSerializer,
@@ -27,12 +33,6 @@ from deliveries.serializers import (
     PublishedSerializer,
     RecoverSerializer,
     RedeliverResultSerializer,
-)
-from deliveries.services import (
-    DeliveryInFlight,
-    deliveries_recover,
-    delivery_redeliver,
-    webhook_test_send,
 )
 from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin

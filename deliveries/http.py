@@ -13,7 +13,8 @@ controls. Every request:
 - follows no redirects and speaks only http and https;
 - has a connect timeout and a deadline for the whole attempt;
 - reads at most `body_limit` bytes of the response, then hangs up.
-A receiver's failure is a Response with `error_class` set, never an exception.
+A receiver's failure is a SendResult with `error_class` set, never an exception.
+(SendResult, not Response: DRF's Response is imported beside it in the API.)
 
 `send_many` runs many requests at once over keep-alive connections (one
 CurlMulti per process, whose connection cache outlives a batch) and hands
@@ -30,6 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -52,8 +54,23 @@ class OutgoingRequest:
     key: Any = None  # the caller's handle for this request (a delivery id)
 
 
+class ErrorClass(StrEnum):
+    """Why an attempt got no usable answer, as DeliveryAttempt.error_class stores it."""
+
+    BODY_TRUNCATED = "BodyTruncated"  # an answer all the same: the body was cut at our cap
+    DESTINATION_REFUSED = "DestinationRefused"
+    BAD_URL = "BadURL"
+    DNS = "DNSError"
+    CONNECTION = "ConnectionError"
+    TIMEOUT = "Timeout"
+    TLS = "TLSError"
+    EMPTY_RESPONSE = "EmptyResponse"
+    HTTP = "HTTPError"
+    WORKER_LOST = "WorkerLost"  # the sweeper's: a claim expired with no result recorded
+
+
 @dataclass(slots=True)
-class Response:
+class SendResult:
     status_code: int | None = None
     headers: dict[str, str] = field(default_factory=dict)
     body: bytes = b""
@@ -69,12 +86,12 @@ class Response:
         return (
             self.status_code is not None
             and 200 <= self.status_code < 300
-            and (not self.error_class or self.error_class == "BodyTruncated")
+            and (not self.error_class or self.error_class == ErrorClass.BODY_TRUNCATED)
         )
 
     @property
     def summary(self) -> str:
-        if self.error_class and self.error_class != "BodyTruncated":
+        if self.error_class and self.error_class != ErrorClass.BODY_TRUNCATED:
             return f"{self.error_class}: {self.error_message}"
         return f"HTTP {self.status_code}"
 
@@ -168,15 +185,15 @@ class Sender:
             self._multi, self._pid = multi, os.getpid()
         return self._multi
 
-    def send(self, request: OutgoingRequest) -> Response:
-        results: list[Response] = []
+    def send(self, request: OutgoingRequest) -> SendResult:
+        results: list[SendResult] = []
         self.send_many([request], lambda done: results.extend(r for _, r in done))
         return results[0]
 
     def send_many(
         self,
         requests: Iterable[OutgoingRequest],
-        on_done: Callable[[list[tuple[OutgoingRequest, Response]]], None],
+        on_done: Callable[[list[tuple[OutgoingRequest, SendResult]]], None],
         *,
         concurrency: int = 100,
         linger: float = 0.0,
@@ -191,7 +208,7 @@ class Sender:
         queue = deque(requests)
         multi = self.multi
         active: dict[pycurl.Curl, _Transfer] = {}
-        finished: list[tuple[OutgoingRequest, Response]] = []
+        finished: list[tuple[OutgoingRequest, SendResult]] = []
         first_finished_at = 0.0
         try:
             while queue or active:
@@ -206,7 +223,9 @@ class Sender:
                     except Exception as exc:
                         # One odd URL must not sink the batch it travels in.
                         reason = f"cannot send to this URL: {exc}"
-                        finished.append((request, _refused(reason, transfer.started, "BadURL")))
+                        finished.append(
+                            (request, _refused(reason, transfer.started, ErrorClass.BAD_URL))
+                        )
                         continue
                     multi.add_handle(transfer.curl)
                     active[transfer.curl] = transfer
@@ -277,11 +296,11 @@ class Sender:
 
     def _finish(
         self, multi: pycurl.CurlMulti, transfer: _Transfer, errno: int, errmsg: str
-    ) -> tuple[OutgoingRequest, Response]:
+    ) -> tuple[OutgoingRequest, SendResult]:
         curl = transfer.curl
         multi.remove_handle(curl)
         status = curl.getinfo(pycurl.RESPONSE_CODE) or None
-        response = Response(
+        response = SendResult(
             status_code=status,
             headers=transfer.headers,
             body=bytes(transfer.body),
@@ -292,18 +311,20 @@ class Sender:
         curl.close()
         if transfer.refusal:
             response.status_code = None
-            response.error_class = "DestinationRefused"
+            response.error_class = ErrorClass.DESTINATION_REFUSED
             response.error_message = f"destination not allowed: {transfer.refusal}"
         elif transfer.truncated and errno == pycurl.E_WRITE_ERROR:
-            response.error_class = "BodyTruncated"
+            response.error_class = ErrorClass.BODY_TRUNCATED
             response.error_message = f"response body cut at {transfer.limit} bytes"
         elif errno:
             response.error_class, response.error_message = _curl_error(errno, errmsg)
         return transfer.request, response
 
 
-def _refused(message: str, started: float, error_class: str = "DestinationRefused") -> Response:
-    return Response(
+def _refused(
+    message: str, started: float, error_class: str = ErrorClass.DESTINATION_REFUSED
+) -> SendResult:
+    return SendResult(
         error_class=error_class,
         error_message=message,
         duration_ms=int((time.monotonic() - started) * 1000),
@@ -311,21 +332,21 @@ def _refused(message: str, started: float, error_class: str = "DestinationRefuse
 
 
 _CURL_ERRORS = {
-    pycurl.E_COULDNT_RESOLVE_HOST: "DNSError",
-    pycurl.E_COULDNT_CONNECT: "ConnectionError",
-    pycurl.E_OPERATION_TIMEDOUT: "Timeout",
-    pycurl.E_SSL_CONNECT_ERROR: "TLSError",
-    pycurl.E_PEER_FAILED_VERIFICATION: "TLSError",
-    pycurl.E_GOT_NOTHING: "EmptyResponse",
-    pycurl.E_RECV_ERROR: "ConnectionError",
-    pycurl.E_SEND_ERROR: "ConnectionError",
-    pycurl.E_UNSUPPORTED_PROTOCOL: "DestinationRefused",
+    pycurl.E_COULDNT_RESOLVE_HOST: ErrorClass.DNS,
+    pycurl.E_COULDNT_CONNECT: ErrorClass.CONNECTION,
+    pycurl.E_OPERATION_TIMEDOUT: ErrorClass.TIMEOUT,
+    pycurl.E_SSL_CONNECT_ERROR: ErrorClass.TLS,
+    pycurl.E_PEER_FAILED_VERIFICATION: ErrorClass.TLS,
+    pycurl.E_GOT_NOTHING: ErrorClass.EMPTY_RESPONSE,
+    pycurl.E_RECV_ERROR: ErrorClass.CONNECTION,
+    pycurl.E_SEND_ERROR: ErrorClass.CONNECTION,
+    pycurl.E_UNSUPPORTED_PROTOCOL: ErrorClass.DESTINATION_REFUSED,
 }
 
 
 def _curl_error(errno: int, errmsg: str) -> tuple[str, str]:
     """A short class name and message for a libcurl failure."""
-    return _CURL_ERRORS.get(errno, "HTTPError"), f"{errmsg} (curl error {errno})"
+    return _CURL_ERRORS.get(errno, ErrorClass.HTTP), f"{errmsg} (curl error {errno})"
 
 
 _senders: dict[tuple, Sender] = {}

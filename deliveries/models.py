@@ -10,8 +10,8 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from core.ids import uuid7
 from hooks.models import Account, Domain, Webhook
-from webhooks_project.ids import uuid7
 
 
 class Event(models.Model):

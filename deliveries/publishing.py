@@ -5,14 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Sequence
 from dataclasses import dataclass
 
-from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
-from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries import queue
+from deliveries.models import Delivery, Event
 from hooks.models import Account, Domain
 from hooks.selectors import event_domain, webhooks_for_event
 
@@ -89,7 +88,7 @@ def event_publish(
         )
         ids = [d.id for d in deliveries]
         if ids:
-            transaction.on_commit(lambda: enqueue(ids))
+            transaction.on_commit(lambda: queue.deliveries_enqueue(ids))
     return PublishResult(event=event, created=True, delivery_count=len(ids))
 
 
@@ -108,23 +107,3 @@ def _republished(existing: Event, new: Event, timestamp_given: bool) -> PublishR
     if not same:
         raise EventConflict(f"Event {existing.id} exists with different contents.")
     return PublishResult(event=existing, created=False, delivery_count=existing.deliveries.count())
-
-
-def enqueue(delivery_ids: Sequence[uuid.UUID], *, countdown: float | None = None) -> None:
-    """Wake workers for these deliveries, in messages of WEBHOOK_BATCH_SIZE.
-
-    Never raises: if Redis cannot take the message, the deliveries are marked
-    as having none in flight, and the sweeper queues them on its next run.
-    """
-    from deliveries.tasks import deliver
-
-    batch = settings.WEBHOOK_BATCH_SIZE
-    for start in range(0, len(delivery_ids), batch):
-        chunk = [str(i) for i in delivery_ids[start : start + batch]]
-        try:
-            deliver.apply_async(args=[chunk], countdown=countdown)
-        except Exception:
-            log.exception("could not queue %d deliveries; the sweeper will", len(chunk))
-            Delivery.objects.filter(id__in=chunk, status=DeliveryStatus.PENDING).update(
-                message_due_at=None
-            )

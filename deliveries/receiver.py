@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-from deliveries.signing import cloudstack_signature, standard_signature
+from core.signing import cloudstack_signature, standard_signature
 
 TIMESTAMP_TOLERANCE = 300  # seconds, as the Standard Webhooks libraries use
 

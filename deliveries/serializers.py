@@ -4,11 +4,11 @@ from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
+from core.api import contains_nul
 from deliveries.models import Delivery, DeliveryAttempt, Event
 from hooks.models import EVENT_TYPE_RE, Webhook
 from hooks.permissions import actor_for
 from hooks.serializers import ScopedRelatedField
-from webhooks_project.api import contains_nul
 
 
 class ScopedWebhookField(serializers.PrimaryKeyRelatedField):

@@ -6,14 +6,16 @@ import logging
 
 from celery import shared_task
 
+from deliveries.pipeline.send import deliveries_send
+from deliveries.pipeline.sweep import deliveries_sweep
 from deliveries.purge import deliveries_purge
-from deliveries.services import deliveries_send, deliveries_sweep
+from deliveries.queue import DELIVER_TASK
 from hooks.services import tokens_purge
 
 log = logging.getLogger(__name__)
 
 
-@shared_task(name="deliveries.tasks.deliver", ignore_result=True)
+@shared_task(name=DELIVER_TASK, ignore_result=True)
 def deliver(delivery_ids: list[str]) -> int:
     """Send these deliveries if they are still due (a stale message does nothing)."""
     return deliveries_send(delivery_ids)

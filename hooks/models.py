@@ -18,8 +18,8 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
+from core.ids import uuid7
 from hooks.destinations import DestinationError, check_payload_url
-from webhooks_project.ids import uuid7
 
 # \A...\Z, not ^...$: "$" also matches before a trailing newline.
 EVENT_TYPE_RE = re.compile(r"\A[A-Za-z0-9._-]{1,128}\Z")

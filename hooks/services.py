@@ -14,9 +14,9 @@ from django.db import transaction
 from django.utils import timezone
 from knox.models import AuthToken
 
+from core.signing import SECRET_PREFIX
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 
-SECRET_PREFIX = "whsec_"
 _SECRET_RE = re.compile(r"\Awhsec_[A-Za-z0-9+/]+={0,2}\Z")
 
 

@@ -3,7 +3,7 @@
 import django.core.validators
 import django.db.models.deletion
 import hooks.models
-import webhooks_project.ids
+import core.ids
 from django.conf import settings
 from django.db import migrations, models
 
@@ -20,7 +20,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Domain',
             fields=[
-                ('id', models.UUIDField(default=webhooks_project.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(help_text='Name, unique among its siblings.', max_length=255)),
                 ('path', models.CharField(db_index=True, editable=False, max_length=2048)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
@@ -30,7 +30,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Account',
             fields=[
-                ('id', models.UUIDField(default=webhooks_project.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=255)),
                 ('created_at', models.DateTimeField(auto_now_add=True)),
                 ('domain', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='accounts', to='hooks.domain')),
@@ -48,7 +48,7 @@ class Migration(migrations.Migration):
         migrations.CreateModel(
             name='Webhook',
             fields=[
-                ('id', models.UUIDField(default=webhooks_project.ids.uuid7, editable=False, primary_key=True, serialize=False)),
+                ('id', models.UUIDField(default=core.ids.uuid7, editable=False, primary_key=True, serialize=False)),
                 ('name', models.CharField(max_length=255)),
                 ('description', models.TextField(blank=True)),
                 ('scope', models.CharField(choices=[('local', "Local (the owner account's events)"), ('domain', 'Domain (events of the domain and its subdomains)'), ('global', 'Global (every event)')], default='local', max_length=8)),

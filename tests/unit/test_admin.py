@@ -218,7 +218,7 @@ def test_redeliver_failed_of_the_last_24h_queues_only_those(
     root, hooks, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr("deliveries.services.enqueue", lambda ids, **kw: queued.extend(ids))
+    monkeypatch.setattr("deliveries.queue.deliveries_enqueue", lambda ids, **kw: queued.extend(ids))
     recent = deliveries(hooks["east"], failed=2, succeeded=1)
     old = deliveries(hooks["east"], failed=1, created_at=timezone.now() - dt.timedelta(hours=30))
     other = deliveries(hooks["west"], failed=1)
@@ -464,7 +464,7 @@ def test_the_redeliver_action_queues_for_the_workers(
     root, hooks, monkeypatch, django_capture_on_commit_callbacks
 ):
     queued = []
-    monkeypatch.setattr("deliveries.services.enqueue", lambda ids, **kw: queued.extend(ids))
+    monkeypatch.setattr("deliveries.queue.deliveries_enqueue", lambda ids, **kw: queued.extend(ids))
     done, failed = deliveries(hooks["east"], succeeded=1, failed=1)
     [busy] = deliveries(hooks["east"], pending=1)
     Delivery.objects.filter(pk=busy.pk).update(status=DeliveryStatus.SENDING)

@@ -30,18 +30,14 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from core.signing import cloudstack_signature
 from deliveries.api import RecoverThrottle
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from deliveries.pipeline.operator import SAMPLE_DATA
+from deliveries.pipeline.request import delivery_headers, delivery_request, event_body
+from deliveries.pipeline.send import deliveries_send
 from deliveries.publishing import event_publish
 from deliveries.receiver import always
-from deliveries.services import (
-    SAMPLE_DATA,
-    deliveries_send,
-    delivery_headers,
-    delivery_request,
-    event_body,
-)
-from deliveries.signing import cloudstack_signature
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 from hooks.services import check_secret, generate_secret
 from tests.api_client import client_for
@@ -1046,7 +1042,7 @@ def snapshot():
 
 def test_a_dry_run_recovery_counts_and_changes_nothing(admin, recoverable, monkeypatch):
     queued = []
-    monkeypatch.setattr("deliveries.services.enqueue", lambda ids, **kw: queued.append(ids))
+    monkeypatch.setattr("deliveries.queue.deliveries_enqueue", lambda ids, **kw: queued.append(ids))
     before = snapshot()
 
     response = admin.post(
@@ -1064,7 +1060,9 @@ def test_recovery_queues_exactly_the_failed_deliveries_in_range(
 ):
     # given
     queued = []
-    monkeypatch.setattr("deliveries.services.enqueue", lambda ids, **kw: queued.append(list(ids)))
+    monkeypatch.setattr(
+        "deliveries.queue.deliveries_enqueue", lambda ids, **kw: queued.append(list(ids))
+    )
     before = snapshot()
     start = timezone.now()
 

@@ -22,6 +22,7 @@ from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
+from core.api import MAX_JSON_DEPTH
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from hooks.destinations import MAX_URL_LENGTH
 from hooks.models import Account, Domain, Membership, Role, Webhook
@@ -34,7 +35,6 @@ from tests.factories import (
     UserFactory,
     WebhookFactory,
 )
-from webhooks_project.api import MAX_JSON_DEPTH
 
 pytestmark = [
     pytest.mark.django_db,
@@ -60,7 +60,7 @@ def no_sending(monkeypatch):
     def refuse():
         raise AssertionError("bad input reached the sender")
 
-    monkeypatch.setattr("deliveries.services.get_sender", refuse)
+    monkeypatch.setattr("deliveries.http.get_sender", refuse)
 
 
 @pytest.fixture(autouse=True)

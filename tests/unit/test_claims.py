@@ -10,10 +10,12 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from deliveries import services
-from deliveries.http import Response
+from deliveries import queue
+from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
-from deliveries.services import _attempt, decide, deliveries_claim, record_outcomes
+from deliveries.pipeline.claim import CLAIM_COLUMNS, claim_sql, deliveries_claim
+from deliveries.pipeline.outcome import decide
+from deliveries.pipeline.record import attempt_build, outcomes_record
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
 
 pytestmark = pytest.mark.django_db
@@ -23,9 +25,11 @@ NOW = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
 
 @pytest.fixture
 def enqueued(monkeypatch):
-    """Retries queued by record_outcomes, instead of going to Redis."""
+    """Retries queued by outcomes_record, instead of going to Redis."""
     calls = []
-    monkeypatch.setattr(services, "enqueue", lambda ids, **kw: calls.append((list(ids), kw)))
+    monkeypatch.setattr(
+        queue, "deliveries_enqueue", lambda ids, **kw: calls.append((list(ids), kw))
+    )
     return calls
 
 
@@ -38,12 +42,12 @@ def due(n=1, **kwargs):
 
 
 def outcome_of(delivery, response):
-    attempt = _attempt(delivery, delivery.webhook.payload_url, [], response, NOW)
+    attempt = attempt_build(delivery, delivery.webhook.payload_url, [], response, NOW)
     return delivery, attempt, decide(delivery, response, now=NOW)
 
 
-OK = Response(status_code=200)
-FAIL = Response(status_code=503)
+OK = SendResult(status_code=200)
+FAIL = SendResult(status_code=503)
 
 
 # --- claiming -----------------------------------------------------------------------------
@@ -125,7 +129,7 @@ def test_outcomes_are_written_for_the_claim_that_holds(enqueued):
     deliveries = due(2)
     token, claimed = deliveries_claim([d.id for d in deliveries])
 
-    updated = record_outcomes(token, [outcome_of(claimed[0], OK), outcome_of(claimed[1], FAIL)])
+    updated = outcomes_record(token, [outcome_of(claimed[0], OK), outcome_of(claimed[1], FAIL)])
 
     assert updated == 2
     by_id = {d.id: d for d in Delivery.objects.all()}
@@ -152,7 +156,7 @@ def test_a_worker_that_overran_its_lease_cannot_overwrite_the_next_claimant(enqu
     new_token = uuid.uuid4()
     Delivery.objects.filter(id=delivery.id).update(claim_token=new_token, attempts=2)
 
-    updated = record_outcomes(old_token, [outcome_of(old_claim[0], OK)])
+    updated = outcomes_record(old_token, [outcome_of(old_claim[0], OK)])
 
     assert updated == 0
     stored = Delivery.objects.get(id=delivery.id)
@@ -167,7 +171,7 @@ def test_attempts_of_deliveries_deleted_mid_send_are_dropped_the_rest_recorded(e
     gone = claimed[1]
     gone.webhook.delete()  # cascades to its delivery while the request is in flight
 
-    updated = record_outcomes(token, [outcome_of(d, OK) for d in claimed])
+    updated = outcomes_record(token, [outcome_of(d, OK) for d in claimed])
 
     assert updated == 2
     assert set(DeliveryAttempt.objects.values_list("delivery_id", flat=True)) == {
@@ -183,7 +187,7 @@ def test_recording_a_batch_that_is_all_ours_takes_one_update_and_one_insert(enqu
     token, claimed = deliveries_claim([d.id for d in deliveries])
 
     with CaptureQueriesContext(connection) as queries:
-        record_outcomes(token, [outcome_of(d, OK) for d in claimed])
+        outcomes_record(token, [outcome_of(d, OK) for d in claimed])
 
     statements = [q["sql"].split()[0] for q in queries]
     # (The test's own transaction turns BEGIN/COMMIT into a savepoint.)
@@ -228,3 +232,17 @@ def test_a_claim_never_waits_for_rows_another_claimant_holds():
 
     assert [d.id for d in claimed] == [free.id]
     assert Delivery.objects.get(id=held.id).status == DeliveryStatus.PENDING
+
+
+# --- the claim statement ------------------------------------------------------------------
+
+
+def test_the_claim_sql_names_only_columns_the_model_has():
+    columns = {f.column for f in Delivery._meta.concrete_fields}
+    assert {Delivery._meta.get_field(name).column for name in CLAIM_COLUMNS} <= columns
+    sql = claim_sql(own_count=2, room=3, vendor_skips_locked=True)
+    # every placeholder was filled, and the statement has one %s per parameter:
+    # 2 own ids, 2 due + 2 own + 1 limit in the top-up, 3 SET + 2 due in the UPDATE
+    assert "{" not in sql
+    assert sql.count("%s") == 2 + 5 + 5
+    assert sql.count("FOR UPDATE SKIP LOCKED") == 2

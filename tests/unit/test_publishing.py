@@ -6,13 +6,14 @@ import uuid
 
 import pytest
 import time_machine
+from celery import current_app
 from django.db import transaction
 from kombu.exceptions import OperationalError
 
-from deliveries import publishing
+from deliveries import queue
 from deliveries.models import Delivery, DeliveryStatus, Event
-from deliveries.publishing import EventConflict, enqueue, event_publish
-from deliveries.tasks import deliver
+from deliveries.publishing import EventConflict, event_publish
+from deliveries.queue import DELIVER_TASK, deliveries_enqueue
 from hooks.models import Scope
 from tests.factories import DeliveryFactory, WebhookFactory
 
@@ -26,7 +27,7 @@ EVENT_ID = uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057")
 def enqueued(monkeypatch):
     """What publishing hands to enqueue(), instead of sending it to Redis."""
     calls = []
-    monkeypatch.setattr(publishing, "enqueue", lambda ids, **kwargs: calls.append(list(ids)))
+    monkeypatch.setattr(queue, "deliveries_enqueue", lambda ids, **kwargs: calls.append(list(ids)))
     return calls
 
 
@@ -228,17 +229,19 @@ def test_enqueue_sends_delivery_ids_in_batches(settings, monkeypatch):
     # given
     settings.WEBHOOK_BATCH_SIZE = 2
     sent = []
-    monkeypatch.setattr(deliver, "apply_async", lambda **kwargs: sent.append(kwargs))
+    monkeypatch.setattr(
+        current_app, "send_task", lambda name, **kwargs: sent.append((name, kwargs))
+    )
     ids = [uuid.uuid4() for _ in range(5)]
 
     # when
-    enqueue(ids, countdown=7)
+    deliveries_enqueue(ids, countdown=7)
 
     # then: messages carry ids as strings, never payloads
     assert sent == [
-        {"args": [[str(ids[0]), str(ids[1])]], "countdown": 7},
-        {"args": [[str(ids[2]), str(ids[3])]], "countdown": 7},
-        {"args": [[str(ids[4])]], "countdown": 7},
+        (DELIVER_TASK, {"args": [[str(ids[0]), str(ids[1])]], "countdown": 7}),
+        (DELIVER_TASK, {"args": [[str(ids[2]), str(ids[3])]], "countdown": 7}),
+        (DELIVER_TASK, {"args": [[str(ids[4])]], "countdown": 7}),
     ]
 
 
@@ -247,13 +250,13 @@ def test_enqueue_with_the_broker_down_does_not_raise_and_leaves_it_to_the_sweepe
     pending = DeliveryFactory.create_batch(2, message_due_at=NOW, next_attempt_at=NOW)
     sending = DeliveryFactory(status=DeliveryStatus.SENDING, message_due_at=NOW)
 
-    def broker_down(**kwargs):
+    def broker_down(name, **kwargs):
         raise OperationalError("Error 111 connecting to 127.0.0.1:6379. Connection refused.")
 
-    monkeypatch.setattr(deliver, "apply_async", broker_down)
+    monkeypatch.setattr(current_app, "send_task", broker_down)
 
     # when
-    enqueue([d.id for d in [*pending, sending]])
+    deliveries_enqueue([d.id for d in [*pending, sending]])
 
     # then the pending ones are marked as having no message in flight
     for delivery in pending:
@@ -269,10 +272,10 @@ def test_publish_commits_even_when_the_broker_is_down(
     tenants, east_hooks, django_capture_on_commit_callbacks, monkeypatch
 ):
     # given
-    def broker_down(**kwargs):
+    def broker_down(name, **kwargs):
         raise OperationalError("Connection refused.")
 
-    monkeypatch.setattr(deliver, "apply_async", broker_down)
+    monkeypatch.setattr(current_app, "send_task", broker_down)
 
     # when the commit runs the real enqueue
     with django_capture_on_commit_callbacks(execute=True):

@@ -5,10 +5,9 @@ import datetime as dt
 import pytest
 from django.conf import settings
 
-from deliveries.http import Response
+from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryStatus
-from deliveries.retry import RetryPolicy, retry_delay
-from deliveries.services import decide
+from deliveries.pipeline.outcome import RetryPolicy, decide, retry_delay
 from tests.factories import WebhookFactory
 
 NOW = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
@@ -119,7 +118,7 @@ def delivery(*, attempts: int, max_attempts: int | None = 3) -> Delivery:
 
 
 def test_a_2xx_succeeds():
-    outcome = decide(delivery(attempts=1), Response(status_code=200), now=NOW)
+    outcome = decide(delivery(attempts=1), SendResult(status_code=200), now=NOW)
 
     assert outcome.status == DeliveryStatus.SUCCEEDED
     assert outcome.finished_at == NOW
@@ -131,7 +130,7 @@ def test_a_2xx_succeeds():
 
 def test_a_500_is_retried_later():
     # given the first attempt of three got a 500
-    outcome = decide(delivery(attempts=1), Response(status_code=500), now=NOW)
+    outcome = decide(delivery(attempts=1), SendResult(status_code=500), now=NOW)
 
     # then it goes back to pending, due after the first wait (5 s, give or take 10 %)
     assert outcome.status == DeliveryStatus.PENDING
@@ -144,7 +143,7 @@ def test_a_500_is_retried_later():
 
 
 def test_a_second_failure_waits_for_the_second_step():
-    outcome = decide(delivery(attempts=2), Response(status_code=503), now=NOW)
+    outcome = decide(delivery(attempts=2), SendResult(status_code=503), now=NOW)
 
     assert outcome.status == DeliveryStatus.PENDING
     assert 270 <= outcome.retry_in <= 330
@@ -152,7 +151,7 @@ def test_a_second_failure_waits_for_the_second_step():
 
 def test_an_error_at_the_last_attempt_fails_the_delivery():
     # given the webhook allows 3 attempts and this was the third
-    response = Response(error_class="ConnectionError", error_message="refused (curl error 7)")
+    response = SendResult(error_class="ConnectionError", error_message="refused (curl error 7)")
 
     outcome = decide(delivery(attempts=3, max_attempts=3), response, now=NOW)
 
@@ -166,7 +165,7 @@ def test_an_error_at_the_last_attempt_fails_the_delivery():
 
 def test_the_webhook_override_decides_where_the_last_attempt_is():
     # given the same third failure, under the settings' 8 attempts instead of 3
-    response = Response(status_code=500)
+    response = SendResult(status_code=500)
 
     with_override = decide(delivery(attempts=3, max_attempts=3), response, now=NOW)
     without = decide(delivery(attempts=3, max_attempts=None), response, now=NOW)
@@ -176,7 +175,7 @@ def test_the_webhook_override_decides_where_the_last_attempt_is():
 
 
 def test_a_2xx_with_a_truncated_body_is_a_success():
-    response = Response(
+    response = SendResult(
         status_code=200,
         body=b"x" * 10,
         body_truncated=True,
@@ -192,7 +191,7 @@ def test_a_2xx_with_a_truncated_body_is_a_success():
 
 
 def test_a_truncated_non_2xx_is_a_failure_named_by_its_status():
-    response = Response(status_code=500, body_truncated=True, error_class="BodyTruncated")
+    response = SendResult(status_code=500, body_truncated=True, error_class="BodyTruncated")
 
     outcome = decide(delivery(attempts=1), response, now=NOW)
 
@@ -202,14 +201,14 @@ def test_a_truncated_non_2xx_is_a_failure_named_by_its_status():
 
 @pytest.mark.parametrize("status", [199, 300, 302, 404])
 def test_anything_outside_2xx_is_not_a_success(status):
-    outcome = decide(delivery(attempts=1), Response(status_code=status), now=NOW)
+    outcome = decide(delivery(attempts=1), SendResult(status_code=status), now=NOW)
 
     assert outcome.status == DeliveryStatus.PENDING
 
 
 def test_a_timeout_after_the_status_line_is_not_a_success():
     # given the receiver sent "200" but never finished its answer
-    response = Response(status_code=200, error_class="Timeout", error_message="too slow")
+    response = SendResult(status_code=200, error_class="Timeout", error_message="too slow")
 
     outcome = decide(delivery(attempts=1), response, now=NOW)
 

@@ -39,8 +39,9 @@ from hypothesis.configuration import set_hypothesis_home_dir
 from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 
+from deliveries import http
 from deliveries.api import RecoverThrottle
-from deliveries.http import Response as SendResult
+from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryStatus, Event
 from hooks.destinations import address_refusal, host_as_address
 from hooks.models import Account, Domain, Role, Webhook
@@ -169,10 +170,8 @@ def fuzz_summary(request):
 @pytest.fixture
 def api_data(tenants, monkeypatch):
     """Rows for every operation to act on; returns the root admin's token key."""
-    from deliveries import services
-
-    real_sender = services.get_sender
-    monkeypatch.setattr(services, "get_sender", lambda: NoNetworkSender(real_sender()))
+    real_sender = http.get_sender
+    monkeypatch.setattr(http, "get_sender", lambda: NoNetworkSender(real_sender()))
     # Recovery is limited to a few calls an hour per user: lift it, so the run
     # reaches the view rather than the throttle (whose counts live in the cache).
     monkeypatch.setattr(RecoverThrottle, "rate", "1000000/hour", raising=False)

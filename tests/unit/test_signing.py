@@ -19,8 +19,8 @@ from django.core.exceptions import ValidationError
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
-from deliveries.services import REDACTED, delivery_headers, event_body, redacted
-from deliveries.signing import cloudstack_signature, secret_key, standard_signature
+from core.signing import cloudstack_signature, secret_key, standard_signature
+from deliveries.pipeline.request import REDACTED, delivery_headers, event_body, redacted
 from hooks.models import HeaderStyle
 from hooks.services import check_secret, generate_secret
 from tests.factories import AccountFactory, EventFactory, WebhookFactory

@@ -6,7 +6,8 @@ import base64
 import hashlib
 import hmac
 
-from hooks.services import SECRET_PREFIX
+# Standard Webhooks' prefix for a generated secret: what follows it is base64 of the key.
+SECRET_PREFIX = "whsec_"
 
 
 def secret_key(secret: str) -> bytes:

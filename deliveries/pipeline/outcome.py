@@ -1,10 +1,42 @@
-"""When to try a failed delivery again: a pure function, no clock, no Celery."""
+"""What happens after an attempt: done, tried again when, or given up.
+
+`decide` reads a send result; `retry_delay` is the retry policy, a pure
+function (no clock, no Celery), so both are tested without either.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
+import random
 from dataclasses import dataclass
 
 from django.conf import settings
+
+from deliveries.http import SendResult
+from deliveries.models import Delivery, DeliveryStatus
+
+
+@dataclass
+class Outcome:
+    status: str
+    next_attempt_at: dt.datetime | None
+    finished_at: dt.datetime | None
+    last_status_code: int | None
+    last_error: str
+    retry_in: float | None  # seconds, when retried
+
+
+def decide(delivery: Delivery, result: SendResult, *, now: dt.datetime) -> Outcome:
+    """What happens to a delivery after an attempt: done, retried later, or failed."""
+    if result.ok:
+        return Outcome(DeliveryStatus.SUCCEEDED, None, now, result.status_code, "", None)
+    policy = RetryPolicy.from_settings(max_attempts=delivery.webhook.effective_max_attempts)
+    delay = retry_delay(policy, attempts_made=delivery.attempts, rand=random.random())
+    error = result.summary
+    if delay is None:
+        return Outcome(DeliveryStatus.FAILED, None, now, result.status_code, error, None)
+    next_at = now + dt.timedelta(seconds=delay)
+    return Outcome(DeliveryStatus.PENDING, next_at, None, result.status_code, error, delay)
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,115 @@
+"""Write what a batch of attempts came to: the attempt rows and each delivery's
+new state, in one pass; then queue the retries that are near."""
+
+from __future__ import annotations
+
+import datetime as dt
+import math
+import uuid
+from collections import defaultdict
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+
+from deliveries import queue
+from deliveries.http import SendResult
+from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.pipeline.outcome import Outcome
+from deliveries.pipeline.request import redacted
+
+
+def attempt_build(
+    delivery: Delivery,
+    request_url: str,
+    headers,
+    result: SendResult,
+    started_at: dt.datetime,
+) -> DeliveryAttempt:
+    """The (unsaved) record of one try."""
+    return DeliveryAttempt(
+        delivery_id=delivery.id,
+        number=delivery.attempts,
+        started_at=started_at,
+        duration_ms=result.duration_ms,
+        url=request_url,
+        request_headers=redacted(headers),
+        response_status=result.status_code,
+        response_headers=result.headers,
+        response_body=result.body.decode("utf-8", errors="replace"),
+        response_truncated=result.body_truncated,
+        error_class=result.error_class,
+        error_message=result.error_message,
+    )
+
+
+def outcomes_record(
+    token: uuid.UUID | None,
+    results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]],
+) -> int:
+    """Write attempts and delivery states in bulk; queue the near retries.
+
+    Delivery rows are updated only where our claim still holds (same token),
+    so a worker that overran its lease cannot undo what a later one wrote.
+    Returns how many delivery rows were updated.
+    """
+    if not results:
+        return 0
+    ids = [d.id for d, _, _ in results]
+    scope = Delivery.objects.all()
+    scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)
+    near_retries: dict[int, list[uuid.UUID]] = defaultdict(list)
+    # One UPDATE per distinct outcome: the successes of a round share one;
+    # each retry has its own time (jitter). Cheaper on PostgreSQL than one
+    # UPDATE with a CASE per column, which it evaluates branch by branch.
+    groups: dict[tuple, list[uuid.UUID]] = defaultdict(list)
+    message_due = []
+    for delivery, _, outcome in results:
+        due = None
+        if outcome.retry_in is not None and outcome.retry_in <= settings.WEBHOOK_ETA_MAX:
+            due = outcome.next_attempt_at
+        message_due.append((delivery.id, due))
+        key = (
+            outcome.status,
+            outcome.next_attempt_at,
+            outcome.finished_at,
+            outcome.last_status_code,
+            outcome.last_error,
+            due,
+        )
+        groups[key].append(delivery.id)
+    with transaction.atomic():
+        # Delivery rows first: the UPDATE locks them, and its count tells
+        # whether every row still exists and is still ours, the usual case.
+        updated = 0
+        for (status, next_at, finished, code, error, due), group in groups.items():
+            updated += scope.filter(id__in=group).update(
+                status=status,
+                next_attempt_at=next_at,
+                finished_at=finished,
+                last_status_code=code,
+                last_error=error,
+                message_due_at=due,
+                claim_token=None,
+                lease_expires_at=None,
+            )
+        attempts = [a for _, a, _ in results]
+        if updated < len(ids):
+            # Not all were ours: keep the attempts whose delivery still exists
+            # (locked, so it cannot vanish before the INSERT). A webhook or
+            # account deleted mid-send cascades to its deliveries, and one
+            # orphan attempt must not sink the recording of the whole batch.
+            # An attempt of a claim that has expired is still history: kept.
+            existing = set(
+                Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
+            )
+            attempts = [a for d, a, _ in results if d.id in existing]
+        DeliveryAttempt.objects.bulk_create(attempts)
+    for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
+        if due is not None and outcome.retry_in is not None:
+            # Group retries by the whole second they fall due, one message a group;
+            # the countdown rounds up so no delivery is woken before it is due.
+            near_retries[math.ceil(outcome.retry_in)].append(delivery.id)
+    for seconds, group in near_retries.items():
+        queue.deliveries_enqueue(group, countdown=seconds)
+    return updated

@@ -1,0 +1,78 @@
+"""The sweeper (run by beat): every unfinished delivery will be worked on."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections import defaultdict
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db.models import Q
+from django.utils import timezone
+
+from deliveries import queue
+from deliveries.http import ErrorClass, SendResult
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.pipeline.outcome import Outcome, decide
+from deliveries.pipeline.record import attempt_build, outcomes_record
+
+
+@dataclass(frozen=True)
+class SweepResult:
+    requeued: int
+    expired: int
+
+
+def deliveries_sweep(*, now: dt.datetime | None = None) -> SweepResult:
+    """Make sure every unfinished delivery will be worked on.
+
+    1. A claim whose lease ran out belongs to a worker that died (or hung past
+       its hard time limit) mid-attempt. Nobody knows whether the receiver got
+       it: record the attempt as lost and let the retry policy decide.
+    2. A pending delivery that is due and has no message in flight (a lost
+       enqueue, a flushed Redis, a retry too far off to ride in Redis) is queued.
+    """
+    now = now or timezone.now()
+    return SweepResult(expired=_expired_claims_recover(now), requeued=_lost_messages_requeue(now))
+
+
+def _expired_claims_recover(now: dt.datetime) -> int:
+    stale = list(
+        Delivery.objects.filter(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
+        .select_related("webhook", "event")
+        .order_by("lease_expires_at")[: settings.WEBHOOK_SWEEP_LIMIT]
+    )
+    by_token: dict[uuid.UUID, list[tuple[Delivery, DeliveryAttempt, Outcome]]] = defaultdict(list)
+    for delivery in stale:
+        lost = SendResult(
+            error_class=ErrorClass.WORKER_LOST,
+            error_message=(
+                f"no result was recorded before the claim expired at "
+                f"{delivery.lease_expires_at:%Y-%m-%d %H:%M:%S}Z; the worker stopped "
+                f"mid-attempt, and the receiver may or may not have the request"
+            ),
+        )
+        attempt = attempt_build(delivery, delivery.webhook.payload_url, [], lost, now)
+        attempt.started_at = delivery.lease_expires_at - dt.timedelta(
+            seconds=settings.WEBHOOK_LEASE_SECONDS
+        )
+        by_token[delivery.claim_token].append((delivery, attempt, decide(delivery, lost, now=now)))
+    return sum(outcomes_record(token, results) for token, results in by_token.items())
+
+
+def _lost_messages_requeue(now: dt.datetime) -> int:
+    overdue = now - dt.timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE)
+    lost_before = now - dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
+    due_ids = list(
+        Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
+        .filter(Q(message_due_at__isnull=True) | Q(message_due_at__lte=lost_before))
+        .order_by("next_attempt_at")
+        .values_list("id", flat=True)[: settings.WEBHOOK_SWEEP_LIMIT]
+    )
+    if due_ids:
+        Delivery.objects.filter(id__in=due_ids, status=DeliveryStatus.PENDING).update(
+            message_due_at=now
+        )
+        queue.deliveries_enqueue(due_ids)
+    return len(due_ids)
