@@ -197,6 +197,9 @@ class Sender:
         *,
         concurrency: int = 100,
         linger: float = 0.0,
+        refill: Callable[[int], Sequence[OutgoingRequest]] | None = None,
+        refill_every: float = 0.005,
+        refill_for: float = 60.0,
     ) -> None:
         """Send every request; call `on_done` with each group that finishes.
 
@@ -204,12 +207,20 @@ class Sender:
         (or all that is left): fast receivers' results are handed over while a
         slow one is still in flight, and the caller writes a few groups rather
         than one record per response.
+
+        With `refill`, a request still in flight holds one of `concurrency`
+        slots, not the caller: every `refill_every` seconds while transfers
+        are in flight (for `refill_for` seconds at most), `refill(free
+        slots)` is asked for more requests, which join the transfers already
+        running. It returns when nothing is in flight and nothing was added.
         """
         queue = deque(requests)
         multi = self.multi
         active: dict[pycurl.Curl, _Transfer] = {}
         finished: list[tuple[OutgoingRequest, SendResult]] = []
         first_finished_at = 0.0
+        refill_stop = time.monotonic() + refill_for
+        next_refill = time.monotonic() + refill_every
         try:
             while queue or active:
                 while queue and len(active) < concurrency:
@@ -249,9 +260,15 @@ class Sender:
                 if finished and ((not active and not queue) or waited >= linger):
                     group, finished, first_finished_at = finished, [], 0.0
                     on_done(group)
-                elif active:
+                if refill is not None and active and now >= next_refill:
+                    if now < refill_stop and len(active) + len(queue) < concurrency:
+                        queue.extend(refill(concurrency - len(active) - len(queue)))
+                    next_refill = now + refill_every
+                if active and not queue:
                     wait_ms = multi.timeout()
                     cap = 50 if not finished else max(1, int((linger - waited) * 1000))
+                    if refill is not None:
+                        cap = min(cap, max(1, int((next_refill - now) * 1000)))
                     multi.select((cap if wait_ms < 0 else min(wait_ms, cap)) / 1000)
             if finished:
                 on_done(finished)

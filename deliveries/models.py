@@ -107,9 +107,12 @@ class Delivery(models.Model):
                 name="delivery_pending_due",
                 condition=Q(status=DeliveryStatus.PENDING),
             ),
+            # What is being sent: per webhook for the claim's sending limit
+            # (claim.py counts a webhook's rows here), by lease for the sweeper.
+            # Small: it holds only the deliveries in flight.
             models.Index(
-                fields=["lease_expires_at"],
-                name="delivery_sending_lease",
+                fields=["webhook", "lease_expires_at"],
+                name="delivery_sending",
                 condition=Q(status=DeliveryStatus.SENDING),
             ),
             models.Index(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
+from collections.abc import Collection
 from dataclasses import dataclass
 
 from django.db import IntegrityError, transaction
@@ -12,7 +13,7 @@ from django.utils import timezone
 
 from deliveries import queue
 from deliveries.models import Delivery, Event
-from hooks.models import Account, Domain
+from hooks.models import Account, Circuit, Domain, Webhook
 from hooks.selectors import event_domain, webhooks_for_event
 
 log = logging.getLogger(__name__)
@@ -39,6 +40,7 @@ def event_publish(
     resource_type: str = "",
     occurred_at: dt.datetime | None = None,
     event_id: uuid.UUID | None = None,
+    exclude: Collection[uuid.UUID] = (),
 ) -> PublishResult:
     """Store an event and one pending delivery per matching webhook, atomically.
 
@@ -47,6 +49,7 @@ def event_publish(
     rolled-back caller sends nothing. Publishing an id again returns the
     stored event if the contents are the same and raises EventConflict if not.
     """
+    exclude = set(exclude)
     domain = event_domain(account=account, domain=domain)
     event = Event(
         id=event_id or Event._meta.pk.default(),
@@ -76,20 +79,70 @@ def event_publish(
                 return _republished(existing, event, occurred_at is not None)
         now = timezone.now()
         deliveries = Delivery.objects.bulk_create(
-            Delivery(
-                event=event,
-                webhook=webhook,
-                next_attempt_at=now,
-                message_due_at=now,
-            )
+            _delivery_for(event, webhook, now=now)
             for webhook in webhooks_for_event(
                 event_type=type, account_id=account.id if account else None, domain=domain
             )
+            if webhook.id not in exclude
         )
-        ids = [d.id for d in deliveries]
+        ids = [d.id for d in deliveries if d.message_due_at is not None]
         if ids:
             transaction.on_commit(lambda: queue.deliveries_enqueue(ids))
-    return PublishResult(event=event, created=True, delivery_count=len(ids))
+    return PublishResult(event=event, created=True, delivery_count=len(deliveries))
+
+
+def _delivery_for(event: Event, webhook: Webhook, *, now: dt.datetime) -> Delivery:
+    if (
+        webhook.circuit == Circuit.OPEN
+        and webhook.circuit_retry_at
+        and webhook.circuit_retry_at > now
+    ):
+        # Held from the start: due at the endpoint's probe, no message before.
+        return Delivery(event=event, webhook=webhook, next_attempt_at=webhook.circuit_retry_at)
+    return Delivery(event=event, webhook=webhook, next_attempt_at=now, message_due_at=now)
+
+
+# The platform's own events about its endpoints (docs/operations.md#operational-events).
+OPERATIONAL_EVENT_TYPES = frozenset(
+    {
+        "webhook.circuit_opened",
+        "webhook.circuit_closed",
+        "webhook.disabled",
+        "webhook.recovered",
+        "delivery.exhausted",
+    }
+)
+
+
+def operational_event_publish(
+    type: str, *, webhook: Webhook, data: dict, about: Delivery | None = None
+) -> None:
+    """Tell operators, through the pipeline itself, what happened to an endpoint.
+
+    Published in the endpoint's tenancy (its account and domain), so its
+    owners' webhooks and global ones can subscribe. Never about itself to
+    itself, and never about a delivery of an operational event: an endpoint
+    that fails to receive these must not make more of them without end.
+    Never raises: health bookkeeping must not fail a batch's recording.
+    """
+    if about is not None and about.event.type in OPERATIONAL_EVENT_TYPES:
+        return
+    payload = {
+        "webhook": {"id": str(webhook.id), "name": webhook.name, "url": webhook.payload_url},
+        **data,
+    }
+    try:
+        event_publish(
+            type=type,
+            data=payload,
+            account=webhook.account,
+            domain=webhook.domain,
+            resource_id=str(webhook.id),
+            resource_type="webhook",
+            exclude={webhook.id},
+        )
+    except Exception:
+        log.exception("could not publish the operational event %s for webhook %s", type, webhook.id)
 
 
 def _republished(existing: Event, new: Event, timestamp_given: bool) -> PublishResult:

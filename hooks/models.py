@@ -175,6 +175,20 @@ def patterns_match(patterns: list[str], event_type: str) -> bool:
     return any(_pattern_regex(p).match(event_type) for p in patterns)
 
 
+class Circuit(models.TextChoices):
+    CLOSED = "closed", "Closed"
+    OPEN = "open", "Open"
+
+
+class Health(models.TextChoices):
+    """What an operator sees; derived from the fields, never stored."""
+
+    HEALTHY = "healthy", "Healthy"
+    DEGRADED = "degraded", "Degraded"
+    CIRCUIT_OPEN = "circuit_open", "Circuit open"
+    DISABLED = "disabled", "Disabled"
+
+
 class WebhookQuerySet(models.QuerySet):
     def enabled(self) -> WebhookQuerySet:
         return self.filter(enabled=True)
@@ -247,6 +261,33 @@ class Webhook(models.Model):
         validators=[MinValueValidator(1), MaxValueValidator(50)],
         help_text="Attempts in all before giving up; empty: WEBHOOK_MAX_ATTEMPTS.",
     )
+    max_in_flight = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(1000)],
+        help_text="Deliveries sent to this endpoint at once, across all workers; "
+        "empty: WEBHOOK_MAX_IN_FLIGHT.",
+    )
+    # Endpoint health, written by the workers from attempt results
+    # (deliveries/pipeline/health.py), read by the claim: what is written here
+    # decides whether and how fast this endpoint is sent to.
+    consecutive_failures = models.PositiveIntegerField(default=0, editable=False)
+    failing_since = models.DateTimeField(
+        null=True, blank=True, editable=False, help_text="First failure since the last success."
+    )
+    last_success_at = models.DateTimeField(null=True, blank=True, editable=False)
+    circuit = models.CharField(
+        max_length=8, choices=Circuit.choices, default=Circuit.CLOSED, editable=False
+    )
+    # Open circuit: no attempt before this time; then one probe (half-open).
+    circuit_retry_at = models.DateTimeField(null=True, blank=True, editable=False)
+    circuit_cooldown = models.FloatField(default=0, editable=False)
+    # Retry-After from a 429 or 503: nothing is sent before this time, and the
+    # endpoint's concurrency is halved (throttle_limit), then grows back.
+    throttled_until = models.DateTimeField(null=True, blank=True, editable=False)
+    throttle_limit = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    state_reason = models.CharField(max_length=500, blank=True, editable=False)
+    state_changed_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -293,3 +334,17 @@ class Webhook(models.Model):
     @property
     def effective_max_attempts(self) -> int:
         return self.max_attempts or settings.WEBHOOK_MAX_ATTEMPTS
+
+    @property
+    def effective_max_in_flight(self) -> int:
+        return self.max_in_flight or settings.WEBHOOK_MAX_IN_FLIGHT
+
+    @property
+    def health(self) -> str:
+        if not self.enabled:
+            return Health.DISABLED
+        if self.circuit == Circuit.OPEN:
+            return Health.CIRCUIT_OPEN
+        if self.consecutive_failures or self.throttle_limit:
+            return Health.DEGRADED
+        return Health.HEALTHY

@@ -256,6 +256,26 @@ WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, mini
 # naming fewer also takes other due deliveries, up to this many, so a busy
 # system sends in full batches whatever its events' fan-out.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# Endpoint isolation (docs/operations.md#endpoint-isolation). At most this many
+# deliveries are in flight to one webhook across all workers (a webhook may set
+# its own): a dead endpoint holds this many sending slots, never a worker.
+WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 10, minimum=1)
+# While slow requests are in flight, a worker keeps claiming other due work
+# every this many milliseconds (its message's batch never waits for them),
+# for at most WEBHOOK_SEND_LOOP_SECONDS before it lets its task end.
+WEBHOOK_REFILL_MS = env_number("WEBHOOK_REFILL_MS", 5, minimum=0.5)
+WEBHOOK_SEND_LOOP_SECONDS = env_number("WEBHOOK_SEND_LOOP_SECONDS", 60, minimum=1)
+# Circuit breaker: after this many consecutive failed attempts an endpoint is
+# not attempted for a cool-down (doubling on each failed probe, up to the
+# max); its deliveries are held, their attempts not spent. Then one probe.
+WEBHOOK_CIRCUIT_FAILURES = env_int("WEBHOOK_CIRCUIT_FAILURES", 10, minimum=1)
+WEBHOOK_CIRCUIT_COOLDOWN = env_number("WEBHOOK_CIRCUIT_COOLDOWN", 30, minimum=0.1)
+WEBHOOK_CIRCUIT_COOLDOWN_MAX = env_number("WEBHOOK_CIRCUIT_COOLDOWN_MAX", 3600, minimum=0.1)
+# An endpoint that has only failed for this long is disabled (as Svix does);
+# its deliveries are held until it is enabled again. Seconds; 0 = never.
+WEBHOOK_DISABLE_AFTER = env_number("WEBHOOK_DISABLE_AFTER", 5 * 86400)
+# A 429 or 503's Retry-After is honoured up to this many seconds.
+WEBHOOK_RETRY_AFTER_MAX = env_number("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=0)
 # Results finished within this many milliseconds of each other are recorded
 # in one write; a slow receiver never delays a fast one's record by more.
 WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)

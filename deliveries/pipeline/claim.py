@@ -4,6 +4,12 @@ The database is the source of truth. A Celery message carries delivery ids
 and only wakes a worker; the claim takes the ones still due, so a duplicated
 or replayed message finds nothing to do. Attempts are counted in the
 delivery row, never in Celery's retry counter.
+
+The claim is also where endpoints are isolated from each other: it takes a
+webhook's deliveries only while that webhook is enabled, its circuit closed
+(or due for its probe) and not throttled, and only up to its free sending
+slots (WEBHOOK_MAX_IN_FLIGHT less what is being sent to it now, by any
+worker on any machine).
 """
 
 from __future__ import annotations
@@ -18,46 +24,92 @@ from django.db import connections
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, Event
-from hooks.models import Webhook
+from hooks.models import Circuit, Webhook
 
 # The claim, in SQL that PostgreSQL and SQLite (3.35+) both run. {names} are
-# Delivery's columns (CLAIM_COLUMNS, quoted by claim_sql), %s are parameters.
+# table and column names (quoted by claim_sql), %s are parameters.
 #
-# Every row is taken through a SKIP LOCKED subquery, the message's own ones
-# too: a claim never waits for another claimant. If it did, two claims could
-# each hold rows the other's UPDATE wants (A's top-up takes B's rows while
-# B's takes A's): a deadlock, which PostgreSQL breaks only after
-# deadlock_timeout (1 s), failing one of the tasks. A row we skip is held by
-# another claim, which takes it, or by the sweeper, which queues it again.
+# cand: the rows this claim may take, each locked through a SKIP LOCKED
+# subquery, the message's own ones too: a claim never waits for another
+# claimant. If it did, two claims could each hold rows the other's UPDATE
+# wants (A's top-up takes B's rows while B's takes A's): a deadlock, which
+# PostgreSQL breaks only after deadlock_timeout (1 s), failing one of the
+# tasks. A row we skip is held by another claim, which takes it, or by the
+# sweeper, which queues it again. Each part is a subquery in FROM (FOR
+# UPDATE and LIMIT cannot stand in a UNION's branches); MATERIALIZED runs it
+# exactly once (as a subquery of the UPDATE, PostgreSQL may re-run it for
+# every row it joins, each re-run skipping the rows just updated and taking
+# the next ones, past the LIMIT).
 #
-# Each part is a subquery in FROM (FOR UPDATE and LIMIT cannot stand in a
-# UNION's branches), and all of it a MATERIALIZED CTE, run exactly once: as
-# a subquery of the UPDATE, PostgreSQL may re-run it for every row it joins,
-# and each re-run skips the rows just updated and takes the next ones, past
-# the LIMIT. The UPDATE then looks the rows up by key, and applies the due
-# test itself: the rows the subqueries locked are re-read as they are now.
+# gate: per webhook among them, how many more may be sent now: 0 rows when
+# disabled, throttled or its circuit is open (1 slot once the cool-down has
+# passed: the probe), else its limit less its deliveries being sent. Two
+# claims racing for one webhook's last slot may both take it: the cap can be
+# passed by at most the number of claims running at that very moment.
+#
+# picked: the first `room` due rows of each webhook, its own rows first.
+# The UPDATE applies the due test itself: rows are re-read as they are now.
 CLAIM_SQL = """\
-WITH picked AS MATERIALIZED ({picked})
+WITH cand AS MATERIALIZED ({cand}),
+gate AS MATERIALIZED (
+  SELECT w.{w_id} AS webhook_id,
+         CASE WHEN w.{circuit} = %s THEN 1
+              ELSE COALESCE(w.{throttle_limit}, w.{max_in_flight}, %s) END
+         - (SELECT COUNT(*) FROM {table} s
+             WHERE s.{webhook_id} = w.{w_id} AND s.{status} = %s) AS room
+    FROM {w_table} w
+   WHERE w.{w_id} IN (SELECT {webhook_id} FROM cand) AND {claimable}
+),
+picked AS MATERIALIZED (
+  SELECT id FROM (
+    SELECT c.{id} AS id, g.room,
+           ROW_NUMBER() OVER (PARTITION BY c.{webhook_id}
+                              ORDER BY c.own DESC, c.{next_attempt_at}) AS n
+      FROM cand c JOIN gate g ON g.webhook_id = c.{webhook_id}
+     WHERE c.{status} = %s AND c.{next_attempt_at} <= %s
+  ) AS ranked WHERE n <= room
+)
 UPDATE {table}
    SET {status} = %s, {claim_token} = %s, {lease_expires_at} = %s,
        {attempts} = {attempts} + 1, {message_due_at} = NULL
- WHERE {id} IN (SELECT {id} FROM picked)
+ WHERE {id} IN (SELECT id FROM picked)
    AND {status} = %s AND {next_attempt_at} <= %s
 RETURNING {returning}"""
 
+# A webhook whose deliveries may be sent now (params: now, open, now).
+CLAIMABLE_SQL = (
+    "w.{enabled} AND (w.{throttled_until} IS NULL OR w.{throttled_until} <= %s) "
+    "AND (w.{circuit} <> %s OR w.{circuit_retry_at} <= %s)"
+)
+
+CAND_COLUMNS = "{id}, {webhook_id}, {status}, {next_attempt_at}"
+
 # The message's own rows, by key alone: with the due test here too,
 # PostgreSQL may scan the whole due index (every row waiting) for a handful
-# of ids. The UPDATE applies the due test; it only briefly locks the rest.
-OWN_ROWS_SQL = "SELECT {id} FROM {table} WHERE {id} IN ({own}){skip_locked}"
+# of ids. The ranking applies the due test.
+OWN_ROWS_SQL = f"SELECT {CAND_COLUMNS}, 1 AS own FROM {{table}} WHERE {{id}} IN ({{own}}){{skip}}"
 
-# Other due rows, oldest first, to fill the batch.
+# Other due rows of webhooks that may be sent to, oldest first, to fill the
+# batch (held webhooks' rows are passed over here, not in the ranking).
 DUE_ROWS_SQL = (
-    "SELECT {id} FROM {table} WHERE {status} = %s AND {next_attempt_at} <= %s{not_own} "
-    "ORDER BY {next_attempt_at} LIMIT %s{skip_locked}"
+    f"SELECT {CAND_COLUMNS}, 0 AS own FROM {{table}} d "
+    "WHERE {status} = %s AND {next_attempt_at} <= %s{not_own} "
+    "AND EXISTS (SELECT 1 FROM {w_table} w WHERE w.{w_id} = d.{webhook_id} AND {claimable}) "
+    "ORDER BY {next_attempt_at} LIMIT %s{skip}"
+)
+
+# A message's own rows left due and pending because their webhook is held or
+# at its limit: no message is in flight for them any more, so the sweeper
+# queues them once their webhook may be sent to again.
+RELEASE_SQL = (
+    "UPDATE {table} SET {message_due_at} = NULL WHERE {id} IN ("
+    "SELECT {id} FROM {table} WHERE {id} IN ({own}) AND {status} = %s "
+    "AND {next_attempt_at} <= %s{skip})"
 )
 
 CLAIM_COLUMNS = (
     "id",
+    "webhook_id",
     "status",
     "next_attempt_at",
     "claim_token",
@@ -65,11 +117,22 @@ CLAIM_COLUMNS = (
     "attempts",
     "message_due_at",
 )
+WEBHOOK_COLUMNS = (
+    "id",
+    "enabled",
+    "circuit",
+    "circuit_retry_at",
+    "throttled_until",
+    "throttle_limit",
+    "max_in_flight",
+)
 
 
-def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID, list[Delivery]]:
+def deliveries_claim(
+    delivery_ids: Sequence[str | uuid.UUID], *, room: int | None = None
+) -> tuple[uuid.UUID, list[Delivery]]:
     """Take the due, pending deliveries among these ids for this worker, and
-    other due ones up to WEBHOOK_BATCH_SIZE.
+    other due ones up to WEBHOOK_BATCH_SIZE (or `room` more).
 
     Exactly one claimant locks each row and sees it as pending, and none ever
     waits for another (SQLite serialises writers). The RETURNING clause says
@@ -81,8 +144,12 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
     """
     now = timezone.now()
     token = uuid.uuid4()
-    room = settings.WEBHOOK_BATCH_SIZE - len(delivery_ids)
+    if room is None:
+        room = settings.WEBHOOK_BATCH_SIZE - len(delivery_ids)
     claimed = _claim_update(delivery_ids, now=now, token=token, room=room)
+    left = {str(i) for i in delivery_ids} - {str(d.id) for d in claimed}
+    if left:
+        _release(left, now=now)
     if not claimed:
         return token, []
     # Events and webhooks by primary key: two lookups whose plan never
@@ -98,16 +165,25 @@ def deliveries_claim(delivery_ids: Sequence[str | uuid.UUID]) -> tuple[uuid.UUID
     return token, claimed
 
 
+def _names(vendor_skips_locked: bool) -> dict[str, str]:
+    connection = connections[Delivery.objects.db]
+    qn = connection.ops.quote_name
+    names = {c: qn(Delivery._meta.get_field(c).column) for c in CLAIM_COLUMNS}
+    names |= {f"w_{c}": qn(Webhook._meta.get_field(c).column) for c in WEBHOOK_COLUMNS}
+    names |= {c: names[f"w_{c}"] for c in WEBHOOK_COLUMNS if c not in CLAIM_COLUMNS}
+    names["table"] = qn(Delivery._meta.db_table)
+    names["w_table"] = qn(Webhook._meta.db_table)
+    names["claimable"] = CLAIMABLE_SQL.format(**names)
+    # SQLite: one writer at a time, nothing to skip.
+    names["skip"] = " FOR UPDATE SKIP LOCKED" if vendor_skips_locked else ""
+    return names
+
+
 def claim_sql(*, own_count: int, room: int, vendor_skips_locked: bool) -> str:
     """The claim statement for `own_count` ids of the message and `room`
-    more due rows, with Delivery's real table and column names."""
+    more due rows, with the real table and column names."""
     connection = connections[Delivery.objects.db]
-    meta = Delivery._meta
-    qn = connection.ops.quote_name
-    names: dict[str, str] = {c: qn(meta.get_field(c).column) for c in CLAIM_COLUMNS}
-    names["table"] = qn(meta.db_table)
-    # SQLite: one writer at a time, nothing to skip.
-    names["skip_locked"] = " FOR UPDATE SKIP LOCKED" if vendor_skips_locked else ""
+    names = _names(vendor_skips_locked)
     own = ", ".join(["%s"] * own_count)
     parts = []
     if own_count:
@@ -115,11 +191,10 @@ def claim_sql(*, own_count: int, room: int, vendor_skips_locked: bool) -> str:
     if room > 0:
         not_own = f" AND NOT {names['id']} IN ({own})" if own_count else ""
         parts.append(DUE_ROWS_SQL.format(**names, not_own=not_own))
-    picked = " UNION ALL ".join(
-        f"SELECT {names['id']} FROM ({part}) AS part{i}" for i, part in enumerate(parts)
-    )
-    returning = ", ".join(qn(f.column) for f in meta.concrete_fields)
-    return CLAIM_SQL.format(**names, picked=picked, returning=returning)
+    cand = " UNION ALL ".join(f"SELECT * FROM ({part}) AS part{i}" for i, part in enumerate(parts))
+    qn = connection.ops.quote_name
+    returning = ", ".join(qn(f.column) for f in Delivery._meta.concrete_fields)
+    return CLAIM_SQL.format(**names, cand=cand, returning=returning)
 
 
 def _claim_update(
@@ -133,24 +208,28 @@ def _claim_update(
     statement in autocommit mode is atomic by itself.
     """
     connection = connections[Delivery.objects.db]
-    meta = Delivery._meta
 
-    def value(name: str, v: Any) -> Any:
-        return meta.get_field(name).get_db_prep_value(v, connection)
+    def value(model: Any, name: str, v: Any) -> Any:
+        return model._meta.get_field(name).get_db_prep_value(v, connection)
 
-    own_ids = [value("id", i) for i in delivery_ids]
+    own_ids = [value(Delivery, "id", i) for i in delivery_ids]
     if not own_ids and room <= 0:
         return []
-    due_params = [DeliveryStatus.PENDING.value, value("next_attempt_at", now)]
+    pending, sending = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value
+    at_now = value(Delivery, "next_attempt_at", now)
+    claimable = [at_now, Circuit.OPEN.value, at_now]
     params: list[Any] = list(own_ids)
     if room > 0:
-        params += [*due_params, *own_ids, room]
+        params += [pending, at_now, *own_ids, *claimable, room]
+    params += [Circuit.OPEN.value, settings.WEBHOOK_MAX_IN_FLIGHT, sending, *claimable]
+    params += [pending, at_now]
     lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     params += [
-        DeliveryStatus.SENDING.value,
-        value("claim_token", token),
-        value("lease_expires_at", lease),
-        *due_params,
+        sending,
+        value(Delivery, "claim_token", token),
+        value(Delivery, "lease_expires_at", lease),
+        pending,
+        at_now,
     ]
     sql = claim_sql(
         own_count=len(own_ids),
@@ -160,3 +239,14 @@ def _claim_update(
     # raw() turns the returned rows into instances, with the backend's
     # converters (SQLite hands back text for UUIDs and datetimes).
     return list(Delivery.objects.raw(sql, params))
+
+
+def _release(delivery_ids: set[str], *, now: dt.datetime) -> None:
+    connection = connections[Delivery.objects.db]
+    names = _names(connection.features.has_select_for_update_skip_locked)
+    field = Delivery._meta.get_field("id")
+    ids = [field.get_db_prep_value(i, connection) for i in delivery_ids]
+    sql = RELEASE_SQL.format(**names, own=", ".join(["%s"] * len(ids)))
+    at_now = Delivery._meta.get_field("next_attempt_at").get_db_prep_value(now, connection)
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*ids, DeliveryStatus.PENDING.value, at_now])

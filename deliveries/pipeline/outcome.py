@@ -1,19 +1,35 @@
-"""What happens after an attempt: done, tried again when, or given up.
+"""What happens after an attempt: done, tried again when, held, or given up.
 
-`decide` reads a send result; `retry_delay` is the retry policy, a pure
-function (no clock, no Celery), so both are tested without either.
+The one place that says what a response means (`verdict_of`, `decide`) and
+when to try again (`retry_delay`, the retry policy): pure functions of the
+result, the attempt count and the time given, tested without Celery or a
+clock. What a verdict does to the endpoint is in health.py.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import email.utils
 import random
 from dataclasses import dataclass
+from enum import StrEnum
 
 from django.conf import settings
 
-from deliveries.http import SendResult
+from deliveries.http import ErrorClass, SendResult
 from deliveries.models import Delivery, DeliveryStatus
+
+
+class Verdict(StrEnum):
+    """What a send result says about the delivery and its endpoint."""
+
+    DELIVERED = "delivered"
+    RETRY = "retry"  # a failure worth trying again, on the retry schedule
+    # 429, or 503: try again no sooner than Retry-After, and send to this
+    # endpoint more slowly for a while.
+    THROTTLED = "throttled"
+    GONE = "gone"  # 410: the receiver says it is gone for good: disable, hold
+    REFUSED = "refused"  # a destination we will never send to: fail at once
 
 
 @dataclass
@@ -24,19 +40,62 @@ class Outcome:
     last_status_code: int | None
     last_error: str
     retry_in: float | None  # seconds, when retried
+    verdict: Verdict = Verdict.DELIVERED
+    retry_after: float | None = None  # seconds the receiver asked for (429/503)
+
+
+def retry_after_seconds(value: str | None, *, now: dt.datetime) -> float | None:
+    """A Retry-After header's wait in seconds (delay-seconds or an HTTP date),
+    or None when absent or unreadable."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.UTC)
+    return max(0.0, (when - now).total_seconds())
+
+
+def verdict_of(result: SendResult, *, now: dt.datetime) -> tuple[Verdict, float | None]:
+    """The meaning of one result, and the Retry-After it carried (seconds)."""
+    if result.ok:
+        return Verdict.DELIVERED, None
+    if result.error_class in (ErrorClass.DESTINATION_REFUSED, ErrorClass.BAD_URL):
+        return Verdict.REFUSED, None
+    if result.status_code == 410:
+        return Verdict.GONE, None
+    if result.status_code in (429, 503):
+        return Verdict.THROTTLED, retry_after_seconds(result.headers.get("retry-after"), now=now)
+    return Verdict.RETRY, None
 
 
 def decide(delivery: Delivery, result: SendResult, *, now: dt.datetime) -> Outcome:
-    """What happens to a delivery after an attempt: done, retried later, or failed."""
-    if result.ok:
-        return Outcome(DeliveryStatus.SUCCEEDED, None, now, result.status_code, "", None)
+    """What happens to a delivery after an attempt: done, retried later (no
+    sooner than the receiver asked), held (its endpoint is gone), or failed."""
+    verdict, retry_after = verdict_of(result, now=now)
+    code = result.status_code
+    if verdict == Verdict.DELIVERED:
+        return Outcome(DeliveryStatus.SUCCEEDED, None, now, code, "", None, verdict)
+    error = result.summary
+    if verdict == Verdict.REFUSED:
+        return Outcome(DeliveryStatus.FAILED, None, now, code, error, None, verdict)
+    if verdict == Verdict.GONE:
+        # Held, not failed: the webhook is disabled (health.py), and its
+        # pending deliveries wait for an operator to enable it again.
+        return Outcome(DeliveryStatus.PENDING, now, None, code, error, None, verdict)
     policy = RetryPolicy.from_settings(max_attempts=delivery.webhook.effective_max_attempts)
     delay = retry_delay(policy, attempts_made=delivery.attempts, rand=random.random())
-    error = result.summary
     if delay is None:
-        return Outcome(DeliveryStatus.FAILED, None, now, result.status_code, error, None)
+        return Outcome(DeliveryStatus.FAILED, None, now, code, error, None, verdict, retry_after)
+    if retry_after is not None:
+        delay = max(delay, min(retry_after, settings.WEBHOOK_RETRY_AFTER_MAX))
     next_at = now + dt.timedelta(seconds=delay)
-    return Outcome(DeliveryStatus.PENDING, next_at, None, result.status_code, error, delay)
+    return Outcome(DeliveryStatus.PENDING, next_at, None, code, error, delay, verdict, retry_after)
 
 
 @dataclass(frozen=True)

@@ -1,44 +1,95 @@
 """A worker's job for one message: claim, build each request, send them all
-at once through deliveries.http, record each group of results as it lands."""
+at once through deliveries.http, record each group of results as it lands.
+
+While slow requests are still in flight, the worker goes on claiming other
+due deliveries and sends them beside the slow ones: a receiver that hangs
+holds one sending slot (and one of its endpoint's WEBHOOK_MAX_IN_FLIGHT),
+never the worker process. Each claim has its own token; each result is
+recorded under the claim it came from.
+"""
 
 from __future__ import annotations
 
+import datetime as dt
 import uuid
+from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.utils import timezone
 
 from deliveries import http
 from deliveries.http import OutgoingRequest, SendResult
+from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.claim import deliveries_claim
-from deliveries.pipeline.outcome import decide
+from deliveries.pipeline.health import endpoints_update
+from deliveries.pipeline.outcome import Outcome, decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
 from deliveries.pipeline.request import delivery_request
 
 
+@dataclass(slots=True)
+class _Claimed:
+    delivery: Delivery
+    token: uuid.UUID
+    started_at: dt.datetime
+
+
+class _Batch:
+    """The deliveries one task is sending, from every claim it made."""
+
+    def __init__(self) -> None:
+        self.by_id: dict[uuid.UUID, _Claimed] = {}
+        self.bodies: dict[uuid.UUID, bytes] = {}
+        self.claimed = 0
+
+    def requests_for(self, token: uuid.UUID, deliveries: list[Delivery]) -> list[OutgoingRequest]:
+        started_at = timezone.now()
+        timestamp = int(started_at.timestamp())
+        self.claimed += len(deliveries)
+        requests = []
+        for delivery in deliveries:
+            self.by_id[delivery.id] = _Claimed(delivery, token, started_at)
+            requests.append(delivery_request(delivery, timestamp=timestamp, bodies=self.bodies))
+        return requests
+
+    def refill(self, free: int) -> list[OutgoingRequest]:
+        token, claimed = deliveries_claim([], room=min(free, settings.WEBHOOK_BATCH_SIZE))
+        return self.requests_for(token, claimed) if claimed else []
+
+    def record(self, done: list[tuple[OutgoingRequest, SendResult]]) -> None:
+        now = timezone.now()
+        by_token: dict[uuid.UUID, list[tuple[Delivery, DeliveryAttempt, Outcome]]]
+        by_token = defaultdict(list)
+        for request, result in done:
+            item = self.by_id.pop(request.key)
+            delivery = item.delivery
+            attempt = attempt_build(delivery, request.url, request.headers, result, item.started_at)
+            by_token[item.token].append((delivery, attempt, decide(delivery, result, now=now)))
+        for token, results in by_token.items():
+            outcomes_record(token, results)
+        endpoints_update([r for results in by_token.values() for r in results], now=now)
+
+
 def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
-    """Claim these deliveries if still due, send them concurrently, record each.
+    """Claim these deliveries if still due, send them concurrently, record each;
+    while any is slow, claim and send more due work beside it.
 
     Returns how many were claimed (0 for a duplicate or stale message).
     """
     token, claimed = deliveries_claim(delivery_ids)
     if not claimed:
         return 0
-    timestamp = int(timezone.now().timestamp())
-    started_at = timezone.now()
-    bodies: dict[uuid.UUID, bytes] = {}
-    by_id = {delivery.id: delivery for delivery in claimed}
-    requests = [delivery_request(d, timestamp=timestamp, bodies=bodies) for d in claimed]
-
-    def on_done(done: list[tuple[OutgoingRequest, SendResult]]) -> None:
-        now = timezone.now()
-        results = []
-        for request, result in done:
-            delivery = by_id[request.key]
-            attempt = attempt_build(delivery, request.url, request.headers, result, started_at)
-            results.append((delivery, attempt, decide(delivery, result, now=now)))
-        outcomes_record(token, results)
-
-    http.get_sender().send_many(requests, on_done, linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000)
-    return len(claimed)
+    batch = _Batch()
+    http.get_sender().send_many(
+        batch.requests_for(token, claimed),
+        batch.record,
+        linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000,
+        refill=batch.refill,
+        refill_every=settings.WEBHOOK_REFILL_MS / 1000,
+        # Past this, no new claims: the task must end (with the slowest
+        # attempt, up to half a lease) before its soft time limit (0.8 lease).
+        refill_for=min(settings.WEBHOOK_SEND_LOOP_SECONDS, settings.WEBHOOK_LEASE_SECONDS / 4),
+    )
+    return batch.claimed

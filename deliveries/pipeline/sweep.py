@@ -8,7 +8,8 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Case, F, IntegerField, Q, Value, When, Window
+from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
 from deliveries import queue
@@ -16,6 +17,7 @@ from deliveries.http import ErrorClass, SendResult
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.outcome import Outcome, decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
+from hooks.models import Circuit
 
 
 @dataclass(frozen=True)
@@ -64,9 +66,32 @@ def _expired_claims_recover(now: dt.datetime) -> int:
 def _lost_messages_requeue(now: dt.datetime) -> int:
     overdue = now - dt.timedelta(seconds=settings.WEBHOOK_SWEEP_GRACE)
     lost_before = now - dt.timedelta(seconds=settings.WEBHOOK_REQUEUE_AFTER)
+    # Only endpoints that may be sent to now (held ones wait: claim.py), and
+    # of each no more than it may have in flight: the rest would only be
+    # left unclaimed by the claim, and queued again on the next sweep.
+    claimable = (
+        Q(webhook__enabled=True)
+        & (Q(webhook__throttled_until__isnull=True) | Q(webhook__throttled_until__lte=now))
+        & (~Q(webhook__circuit=Circuit.OPEN) | Q(webhook__circuit_retry_at__lte=now))
+    )
+    limit = Case(
+        When(webhook__circuit=Circuit.OPEN, then=Value(1)),
+        default=Coalesce(
+            "webhook__throttle_limit",
+            "webhook__max_in_flight",
+            Value(settings.WEBHOOK_MAX_IN_FLIGHT),
+        ),
+        output_field=IntegerField(),
+    )
     due_ids = list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
         .filter(Q(message_due_at__isnull=True) | Q(message_due_at__lte=lost_before))
+        .filter(claimable)
+        .annotate(
+            rank=Window(RowNumber(), partition_by=F("webhook_id"), order_by="next_attempt_at"),
+            limit=limit,
+        )
+        .filter(rank__lte=F("limit"))
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[: settings.WEBHOOK_SWEEP_LIMIT]
     )
