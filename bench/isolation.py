@@ -1077,6 +1077,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     var_dir = Path(tempfile.mkdtemp(prefix="webhooks-iso-"))
     children = Children(var_dir)
     lock: Any = None
+    # Ctrl-C raises KeyboardInterrupt even when started in the background,
+    # where the shell has SIGINT ignored; SIGTERM unwinds the same way. Either
+    # way the finally below stops every child.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     try:
         busy = machine_busy()
