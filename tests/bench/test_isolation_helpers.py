@@ -1,0 +1,77 @@
+"""The isolation benchmark's pure helpers: percentiles with missing
+deliveries, the verdict against issue 9's targets, the webhook layout."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+# bench/ is a directory of scripts, not a package: its modules import each
+# other by bare name (`from common import ...`), as they do when run. On the
+# path just for this import, so its names shadow nothing in other tests.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
+try:
+    import isolation
+finally:
+    del sys.path[0]
+
+
+def test_percentile_is_nearest_rank():
+    values = [float(i) for i in range(1, 101)]
+    assert isolation.percentile(values, 50) == 50.0
+    assert isolation.percentile(values, 99) == 99.0
+    assert isolation.percentile(values, 100) == 100.0
+    assert isolation.percentile([7.0], 99) == 7.0
+
+
+def test_missing_deliveries_count_as_slower_than_any_received():
+    received = [0.1] * 98
+    # Two never arrived: p99 of 100 falls on one of them.
+    assert isolation.percentile(received, 99, missing=2) is None
+    assert isolation.percentile(received, 50, missing=2) == 0.1
+    assert isolation.percentile([], 50, missing=0) is None
+
+
+def checks(**overrides):
+    given = dict(
+        baseline_p99=0.100,
+        p99=0.140,
+        p99_factor=1.5,
+        throughput_ratio=0.99,
+        min_throughput=0.95,
+        missing=0,
+        lossless=False,
+    )
+    given.update(overrides)
+    return [c.ok for c in isolation.verdict(**given)]
+
+
+def test_verdict_scenario_a_targets():
+    assert checks() == [True, True]
+    assert checks(p99=0.151) == [False, True]
+    assert checks(throughput_ratio=0.08) == [True, False]
+    # Most deliveries missing: the p99 is beyond the bound, never a pass.
+    assert checks(p99=None, missing=6807) == [False, True]
+
+
+def test_verdict_scenario_b_targets():
+    b = dict(p99_factor=2.0, min_throughput=None, lossless=True)
+    assert checks(**b, p99=0.2) == [True, True]
+    assert checks(**b, p99=0.2, missing=1) == [True, False]
+    assert checks(**b, baseline_p99=None) == [False, True]
+
+
+@pytest.mark.parametrize("name", ["A", "B", "C"])
+def test_layout_spreads_the_bad_webhooks(name):
+    scenario = isolation.scenarios(isolation.parse_args([]))[name]
+    layout = scenario.layout()
+    assert len(layout) == scenario.webhooks
+    for mode, count in scenario.bad.items():
+        assert layout.count(mode) == count
+    assert layout.count("ok") == scenario.healthy
+    if name == "B":
+        bad = [i for i, m in enumerate(layout) if m != "ok"]
+        assert bad == list(range(0, 200, 5))  # one in five, hang and fail in turn
+        assert [layout[i] for i in bad[:4]] == ["hang", "fail", "hang", "fail"]
