@@ -29,6 +29,13 @@ from hooks.models import Circuit, Webhook
 # The claim, in SQL that PostgreSQL and SQLite (3.35+) both run. {names} are
 # table and column names (quoted by claim_sql), %s are parameters.
 #
+# blocked: webhooks not to be sent to now: disabled, throttled, circuit open
+# (until its cool-down has passed: then one probe), or with all their sending
+# slots taken (WEBHOOK_MAX_IN_FLIGHT less what is being sent to them now).
+# Both sets are small (held webhooks; deliveries in flight), and the top-up
+# below passes over their rows with a hash lookup each, so one endpoint's
+# backlog never fills the batch with rows that cannot be taken.
+#
 # cand: the rows this claim may take, each locked through a SKIP LOCKED
 # subquery, the message's own ones too: a claim never waits for another
 # claimant. If it did, two claims could each hold rows the other's UPDATE
@@ -41,24 +48,29 @@ from hooks.models import Circuit, Webhook
 # every row it joins, each re-run skipping the rows just updated and taking
 # the next ones, past the LIMIT).
 #
-# gate: per webhook among them, how many more may be sent now: 0 rows when
-# disabled, throttled or its circuit is open (1 slot once the cool-down has
-# passed: the probe), else its limit less its deliveries being sent. Two
-# claims racing for one webhook's last slot may both take it: the cap can be
+# gate: per webhook among them, how many more may be sent now. Two claims
+# racing for one webhook's last slot may both take it: the limit can be
 # passed by at most the number of claims running at that very moment.
 #
 # picked: the first `room` due rows of each webhook, its own rows first.
 # The UPDATE applies the due test itself: rows are re-read as they are now.
 CLAIM_SQL = """\
-WITH cand AS MATERIALIZED ({cand}),
+WITH blocked AS MATERIALIZED (
+  SELECT w.{w_id} AS webhook_id FROM {w_table} w WHERE NOT ({claimable})
+  UNION
+  SELECT s.{webhook_id} FROM {table} s JOIN {w_table} w ON w.{w_id} = s.{webhook_id}
+   WHERE s.{status} = %s
+   GROUP BY s.{webhook_id}, w.{circuit}, w.{throttle_limit}, w.{max_in_flight}
+  HAVING COUNT(*) >= {limit}
+),
+cand AS MATERIALIZED ({cand}),
 gate AS MATERIALIZED (
   SELECT w.{w_id} AS webhook_id,
-         CASE WHEN w.{circuit} = %s THEN 1
-              ELSE COALESCE(w.{throttle_limit}, w.{max_in_flight}, %s) END
-         - (SELECT COUNT(*) FROM {table} s
-             WHERE s.{webhook_id} = w.{w_id} AND s.{status} = %s) AS room
+         {limit} - (SELECT COUNT(*) FROM {table} s
+                     WHERE s.{webhook_id} = w.{w_id} AND s.{status} = %s) AS room
     FROM {w_table} w
-   WHERE w.{w_id} IN (SELECT {webhook_id} FROM cand) AND {claimable}
+   WHERE w.{w_id} IN (SELECT {webhook_id} FROM cand)
+     AND w.{w_id} NOT IN (SELECT webhook_id FROM blocked)
 ),
 picked AS MATERIALIZED (
   SELECT id FROM (
@@ -82,6 +94,12 @@ CLAIMABLE_SQL = (
     "AND (w.{circuit} <> %s OR w.{circuit_retry_at} <= %s)"
 )
 
+# A webhook's sending slots (params: open, WEBHOOK_MAX_IN_FLIGHT): one, the
+# probe, while its circuit is open.
+LIMIT_SQL = (
+    "CASE WHEN w.{circuit} = %s THEN 1 ELSE COALESCE(w.{throttle_limit}, w.{max_in_flight}, %s) END"
+)
+
 CAND_COLUMNS = "{id}, {webhook_id}, {status}, {next_attempt_at}"
 
 # The message's own rows, by key alone: with the due test here too,
@@ -89,12 +107,12 @@ CAND_COLUMNS = "{id}, {webhook_id}, {status}, {next_attempt_at}"
 # of ids. The ranking applies the due test.
 OWN_ROWS_SQL = f"SELECT {CAND_COLUMNS}, 1 AS own FROM {{table}} WHERE {{id}} IN ({{own}}){{skip}}"
 
-# Other due rows of webhooks that may be sent to, oldest first, to fill the
-# batch (held webhooks' rows are passed over here, not in the ranking).
+# Other due rows, oldest first, to fill the batch, passing over blocked
+# webhooks' rows.
 DUE_ROWS_SQL = (
-    f"SELECT {CAND_COLUMNS}, 0 AS own FROM {{table}} d "
+    f"SELECT {CAND_COLUMNS}, 0 AS own FROM {{table}} "
     "WHERE {status} = %s AND {next_attempt_at} <= %s{not_own} "
-    "AND EXISTS (SELECT 1 FROM {w_table} w WHERE w.{w_id} = d.{webhook_id} AND {claimable}) "
+    "AND {webhook_id} NOT IN (SELECT webhook_id FROM blocked) "
     "ORDER BY {next_attempt_at} LIMIT %s{skip}"
 )
 
@@ -174,6 +192,7 @@ def _names(vendor_skips_locked: bool) -> dict[str, str]:
     names["table"] = qn(Delivery._meta.db_table)
     names["w_table"] = qn(Webhook._meta.db_table)
     names["claimable"] = CLAIMABLE_SQL.format(**names)
+    names["limit"] = LIMIT_SQL.format(**names)
     # SQLite: one writer at a time, nothing to skip.
     names["skip"] = " FOR UPDATE SKIP LOCKED" if vendor_skips_locked else ""
     return names
@@ -218,11 +237,12 @@ def _claim_update(
     pending, sending = DeliveryStatus.PENDING.value, DeliveryStatus.SENDING.value
     at_now = value(Delivery, "next_attempt_at", now)
     claimable = [at_now, Circuit.OPEN.value, at_now]
-    params: list[Any] = list(own_ids)
+    limit = [Circuit.OPEN.value, settings.WEBHOOK_MAX_IN_FLIGHT]
+    # In the order the statement names them: blocked, cand, gate, picked.
+    params: list[Any] = [*claimable, sending, *limit, *own_ids]
     if room > 0:
-        params += [pending, at_now, *own_ids, *claimable, room]
-    params += [Circuit.OPEN.value, settings.WEBHOOK_MAX_IN_FLIGHT, sending, *claimable]
-    params += [pending, at_now]
+        params += [pending, at_now, *own_ids, room]
+    params += [*limit, sending, pending, at_now]
     lease = now + dt.timedelta(seconds=settings.WEBHOOK_LEASE_SECONDS)
     params += [
         sending,
