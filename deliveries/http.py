@@ -166,7 +166,7 @@ class Sender:
     """Sends requests concurrently through one CurlMulti (one per process)."""
 
     def __init__(
-        self, *, allow_private: bool, body_limit: int, user_agent: str, max_connections: int = 200
+        self, *, allow_private: bool, body_limit: int, user_agent: str, max_connections: int = 500
     ):
         self.allow_private = allow_private
         self.body_limit = body_limit

@@ -264,6 +264,12 @@ WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 10, minimum=1)
 # every this many milliseconds (its message's batch never waits for them),
 # for at most WEBHOOK_SEND_LOOP_SECONDS before it lets its task end.
 WEBHOOK_REFILL_MS = env_number("WEBHOOK_REFILL_MS", 5, minimum=0.5)
+# Requests one worker process has in flight at most (slow ones included).
+# Each is a socket: pycurl waits with select(), which handles descriptors
+# below 1024 only, so keep this well under that.
+WEBHOOK_SEND_SLOTS = env_int("WEBHOOK_SEND_SLOTS", 500, minimum=1)
+if WEBHOOK_SEND_SLOTS > 900:
+    raise ImproperlyConfigured("WEBHOOK_SEND_SLOTS must be at most 900 (select() limit)")
 WEBHOOK_SEND_LOOP_SECONDS = env_number("WEBHOOK_SEND_LOOP_SECONDS", 60, minimum=1)
 # Circuit breaker: after this many consecutive failed attempts an endpoint is
 # not attempted for a cool-down (doubling on each failed probe, up to the

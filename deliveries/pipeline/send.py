@@ -86,6 +86,7 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
         batch.requests_for(token, claimed),
         batch.record,
         linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000,
+        concurrency=settings.WEBHOOK_SEND_SLOTS,
         refill=batch.refill,
         refill_every=settings.WEBHOOK_REFILL_MS / 1000,
         # Past this, no new claims: the task must end (with the slowest
