@@ -1,11 +1,28 @@
 """What the benchmarks share: their PostgreSQL database (locked, dropped and
-made again) and a reading of how busy the machine is."""
+made again), Django set up with the benchmark's environment, and a reading of
+how busy the machine is."""
 
 from __future__ import annotations
 
+import argparse
+import os
+import sys
 import time
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
+
+BENCH_DIR = Path(__file__).resolve().parent
+ROOT = BENCH_DIR.parent
+LOCAL_HOSTS = ("127.0.0.1", "localhost", "::1")
+
+
+def require_local(parser: argparse.ArgumentParser, *urls: str) -> None:
+    """Stop with a usage error unless every URL names this machine: the
+    benchmarks drop databases and flush Redis."""
+    for url in urls:
+        if urlsplit(url).hostname not in LOCAL_HOSTS:
+            parser.error(f"{url}: the benchmark only talks to 127.0.0.1")
 
 
 def lock_database(url: str) -> tuple[Any, str]:
@@ -35,6 +52,20 @@ def recreate_database(conn: Any, name: str) -> None:
 
     conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
     conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
+def setup_django(env: dict[str, str], project: Path) -> None:
+    """Set Django up in this process with `env` (the settings the benchmark's
+    children get too) and the code of `project`."""
+    os.environ.update(env)
+    # First on the path: --project-dir's code, not the venv's editable install.
+    # And the working directory too: Celery's Django fixup puts os.getcwd() at
+    # the head of sys.path while Django sets up, ahead of what we put there.
+    sys.path.insert(0, str(project))
+    os.chdir(project)
+    import django
+
+    django.setup()
 
 
 def machine_busy(seconds: float = 1.0) -> float:

@@ -1,0 +1,24 @@
+"""The benchmarks: `run.py` (throughput and latency of the whole pipeline) and
+`changelist.py` (the console on a big delivery table) are the entry points;
+`receiver.py` is the receiver `run.py` starts. The other modules are theirs:
+
+    run.py         options, then one pass: stack -> phases -> report
+      stack.py       starts and stops the system under test; builds the `Bench` context
+      context.py     `Bench` (what every phase needs) and `Results`
+      procs.py       child processes: start, watch, stop as whole process groups
+      accounting.py  CPU seconds and memory per process tree, from /proc
+      publishers.py  publishing events from Python or over the API, in threads
+      receipts.py    what the receiver recorded, matched with what was published
+      records.py     what the database recorded
+      phases.py      warm-up, throughput, latency
+      report.py      percentiles and the lines every run prints
+    changelist.py  options, then fill -> measure -> report
+      changelist_db.py      its database: lock, reuse (--keep), figures
+      changelist_fill.py    tenants, then rows from changelist_fill.sql
+      changelist_pages.py   the console pages and their timed requests
+      changelist_report.py  the table and the verdicts
+    common.py      what both share: the database lock, Django set-up, machine load
+
+Modules import Django and the project only inside functions: the project is
+the one named by --project-dir, importable only once its path is set.
+"""

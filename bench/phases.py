@@ -1,0 +1,167 @@
+"""The benchmark's phases: a warm-up, then throughput (publish as fast as
+possible) and latency (publish on a schedule). Each publishes, waits for
+every delivery at the receiver and in the database, and prints its figures."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from bench.context import Bench
+from bench.publishers import Published, PublishPool
+from bench.receipts import Arrivals, Key, collect_arrivals, expected_keys
+from bench.records import DbState, wait_db_settled
+from bench.report import cpu_line, cpu_per_delivery_line, memory_line, report_checks, spread_ms
+
+
+@dataclass
+class Measured:
+    """One phase's publishing and what came of it."""
+
+    started: float  # time.time() just before the publishing threads started
+    published: list[Published]
+    expected: set[Key]
+    arrivals: Arrivals
+    cpu_before: dict[str, float]
+    cpu_after: dict[str, float]  # when the last delivery arrived (or the wait stalled)
+    db: DbState
+    memory: tuple[int, int]  # peak worker (RSS, PSS) during the phase
+
+    def check(self) -> bool:
+        return report_checks(self.arrivals, len(self.expected), self.db)
+
+
+def publish_and_wait(
+    bench: Bench,
+    phase: str,
+    threads: int,
+    submit: Callable[[PublishPool], None],
+    timeout: float,
+) -> Measured:
+    """Publish what `submit` puts in a pool of `threads` publishing threads
+    (events tagged with `phase`), then wait for all their deliveries."""
+    args = bench.args
+    offset = bench.receiver.count()
+    bench.rss.phase_peak()
+    cpu_before = bench.cpu.snapshot()
+    started = time.time()
+    pool = PublishPool(bench.publisher, threads, phase)
+    submit(pool)
+    published = pool.close(timeout=timeout)
+    expected = expected_keys((p.event_id for p in published), args.webhooks)
+    arrivals = collect_arrivals(
+        bench.receiver, offset, expected, args.stall_timeout, bench.children
+    )
+    cpu_after = bench.cpu.snapshot()
+    db = wait_db_settled(phase, len(expected), args.stall_timeout)
+    return Measured(
+        started, published, expected, arrivals, cpu_before, cpu_after, db, bench.rss.phase_peak()
+    )
+
+
+def warm_up(bench: Bench) -> None:
+    """Publish a few events first, so every pool process has its database
+    connection, curl handles and receiver connections before the clock runs."""
+    args = bench.args
+    count = max(20, 4 * args.workers * args.concurrency)
+
+    def submit(pool: PublishPool) -> None:
+        for seq in range(count):
+            pool.submit([seq])
+
+    m = publish_and_wait(bench, "bench-warmup", args.publishers, submit, timeout=120)
+    worker_errors = "".join(
+        f"\n!! {name} log: {error}"
+        for name in bench.worker_names
+        if (error := bench.children.last_error(name))
+    )
+    if m.arrivals.missing:
+        raise RuntimeError(
+            f"warm-up: {m.arrivals.missing} of {len(m.expected)} deliveries missing{worker_errors}"
+        )
+    if m.db.succeeded != len(m.expected):
+        # Go on: the receiver-side figures still mean something, and the
+        # phases report the database state too. But say why, loudly.
+        print(f"!! warm-up: the database shows {m.db.by_status}, not all succeeded{worker_errors}")
+
+
+def throughput_phase(bench: Bench) -> None:
+    args, results = bench.args, bench.results
+    n, webhooks = args.events, args.webhooks
+    per_call = f", {args.batch} events per call" if args.batch > 1 else ""
+    print(
+        f"\n== throughput: {n} events x {webhooks} webhooks = {n * webhooks} deliveries "
+        f"(via {bench.publisher.label}, {args.publishers} publishing threads{per_call})",
+        flush=True,
+    )
+
+    def submit(pool: PublishPool) -> None:
+        for first in range(0, n, args.batch):
+            pool.submit(list(range(first, min(n, first + args.batch))))
+
+    m = publish_and_wait(bench, "bench-throughput", args.publishers, submit, max(120, n / 5))
+    start = m.started
+    published_at = max(p.finished for p in m.published)
+    last = max(m.arrivals.first.values(), default=start)
+
+    results.events_per_s = n / (published_at - start)
+    results.deliveries_per_s = len(m.arrivals.first) / (last - start)
+    results.recorded_per_s = m.db.succeeded / (m.db.done_at - start)
+    print(
+        f"published {n} events in {published_at - start:.2f} s: "
+        f"{results.events_per_s:.0f} events/s; publish call "
+        f"{spread_ms([p.finished - p.started for p in m.published])}"
+    )
+    results.ok &= m.check()
+    print(
+        f"last receipt at +{last - start:.2f} s; all recorded in the database by "
+        f"+{m.db.done_at - start:.2f} s (polled every 0.25 s): "
+        f"{results.recorded_per_s:.0f} deliveries/s"
+    )
+    print(cpu_line(m.cpu_before, m.cpu_after))
+    print(cpu_per_delivery_line(m.cpu_before, m.cpu_after, len(m.arrivals.first)))
+    print(f"deliveries/s end to end: {results.deliveries_per_s:.0f}")
+    print(memory_line(m.memory), flush=True)
+
+
+def latency_phase(bench: Bench) -> None:
+    args, results = bench.args, bench.results
+    total = max(1, round(args.rate * args.duration))
+    print(
+        f"\n== latency: {args.rate:g} events/s for {args.duration:g} s ({total} events) "
+        f"x {args.webhooks} webhooks (via {bench.publisher.label})",
+        flush=True,
+    )
+
+    def submit(pool: PublishPool) -> None:
+        start = time.time() + 0.05
+        for seq in range(total):
+            due = start + seq / args.rate
+            delay = due - time.time()
+            if delay > 0:
+                time.sleep(delay)
+            pool.submit([seq], scheduled=due)
+
+    # Several threads, so one slow publish call does not delay the next ones
+    # (the schedule, not the previous call, decides when a publish starts).
+    threads = max(args.publishers, 2)
+    m = publish_and_wait(bench, "bench-latency", threads, submit, timeout=60)
+
+    by_id = {p.event_id: p for p in m.published}
+    results.latency = [at - by_id[e].started for (e, _), at in m.arrivals.first.items()]
+    print(
+        f"publish call {spread_ms([p.finished - p.started for p in m.published])}; "
+        f"start behind schedule {spread_ms([p.started - p.scheduled for p in m.published])}"
+    )
+    # Splits the latency: the call's own time, then what the queue and the
+    # worker add (negative when the request arrives before the call returns).
+    after_return = [at - by_id[e].finished for (e, _), at in m.arrivals.first.items()]
+    print(f"receipt after the publish call returned: {spread_ms(after_return)}")
+    results.ok &= m.check()
+    print(cpu_line(m.cpu_before, m.cpu_after))
+    print(
+        f"latency at {args.rate:g} events/s x {args.webhooks} webhooks: "
+        f"{spread_ms(results.latency)}"
+    )
+    print(memory_line(m.memory), flush=True)

@@ -1,0 +1,131 @@
+"""What a run prints: percentiles, CPU and memory lines, the checks of every
+delivery, and the summary with its verdicts. All but `summary` are pure."""
+
+from __future__ import annotations
+
+import math
+import os
+import shlex
+import sys
+from collections.abc import Sequence
+
+from bench.common import ROOT
+from bench.context import Bench
+from bench.receipts import Arrivals
+from bench.records import DbState
+
+MiB = 1024 * 1024
+TARGET_DELIVERIES_PER_S = 1000
+TARGET_P99_MS = 30.0
+GROUPS = ["worker", "web", "postgres", "redis", "receiver", "bench"]
+PLATFORM = ("worker", "web", "postgres", "redis")
+
+
+def percentile(sorted_values: Sequence[float], pct: float) -> float:
+    """Nearest-rank percentile of an already sorted, non-empty sequence."""
+    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
+    return sorted_values[rank - 1]
+
+
+def spread_ms(values: Sequence[float]) -> str:
+    """p50/p95/p99/max of seconds, in milliseconds."""
+    v = sorted(values)
+    if not v:
+        return "no samples"
+    return (
+        f"p50 {percentile(v, 50) * 1000:.1f} ms  p95 {percentile(v, 95) * 1000:.1f} ms  "
+        f"p99 {percentile(v, 99) * 1000:.1f} ms  max {v[-1] * 1000:.1f} ms"
+    )
+
+
+def memory_line(peak: tuple[int, int]) -> str:
+    return f"peak worker RSS: {peak[0] / MiB:.0f} MiB  (PSS {peak[1] / MiB:.0f} MiB)"
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
+    """CPU seconds per group between two snapshots, and "other": what the
+    machine spent that none of them did (another test run, the kernel...)."""
+    used = {g: after.get(g, 0) - before.get(g, 0) for g in GROUPS}
+    busy = after["machine"] - before["machine"]
+    used["steal"] = after["steal"] - before["steal"]
+    used["other"] = max(0.0, busy - sum(used.values()))
+    parts = "  ".join(f"{g} {v:.1f}" for g, v in used.items() if g in after or g == "other")
+    return (
+        f"CPU seconds: {parts}  (machine busy {busy:.1f} of "
+        f"{(after['wall'] - before['wall']) * (os.cpu_count() or 1):.1f} core-seconds)"
+    )
+
+
+def cpu_per_delivery_line(before: dict[str, float], after: dict[str, float], count: int) -> str:
+    """CPU cost per delivery, and the rate the machine's cores could sustain at that cost.
+
+    Unlike deliveries/s, this hardly moves when something else shares the
+    machine (see "other" above), so runs on a busy machine still compare.
+    """
+    used = {g: (after.get(g, 0) - before.get(g, 0)) / max(1, count) * 1000 for g in GROUPS}
+    system = sum(used[g] for g in PLATFORM)
+    everything = sum(used.values())
+    cores = os.cpu_count() or 1
+    parts = "  ".join(f"{g} {used[g]:.2f}" for g in GROUPS if g in after)
+    return (
+        f"CPU ms per delivery: {parts}  (platform {system:.2f}, all {everything:.2f}): "
+        f"{cores} cores sustain at most ~{cores * 1000 / max(everything, 1e-9):.0f} deliveries/s"
+    )
+
+
+def report_checks(arrivals: Arrivals, expected: int, db: DbState) -> bool:
+    """Print what arrived and what the database says; whether all is well."""
+    ok = not arrivals.missing and db.succeeded == expected
+    print(
+        f"received {len(arrivals.first)}/{expected} deliveries: {arrivals.missing} missing, "
+        f"{arrivals.duplicates} duplicates, {arrivals.unexpected} unexpected"
+    )
+    statuses = ", ".join(f"{s} {n}" for s, n in sorted(db.by_status.items()))
+    print(f"database: {statuses or 'no deliveries'}; {db.attempts} attempts recorded")
+    if not ok:
+        print("!! not every delivery arrived and succeeded", flush=True)
+    return ok
+
+
+def ready_line(bench: Bench) -> str:
+    return (
+        f"ready: receiver on :{bench.receiver.port}, {bench.args.webhooks} webhooks, "
+        f"logs in {bench.var_dir}"
+        + ("" if bench.args.keep_var else " (removed at exit; --keep-var keeps them)")
+    )
+
+
+def summary(bench: Bench) -> None:
+    from django.conf import settings  # the children's settings: same environment
+
+    args, results = bench.args, bench.results
+    print("\n== summary")
+    print(f"command: {shlex.join(sys.orig_argv)}")
+    if args.project_dir.resolve() != ROOT:
+        print(f"project: {args.project_dir.resolve()}")
+    web = f", gunicorn {args.web_workers} workers" if args.via == "api" else ""
+    print(
+        f"config: {args.workers} worker(s) x concurrency {args.concurrency} ({args.pool}"
+        f"{', -O fair' if args.fair else ''}), via {args.via}{web}, "
+        f"{args.publishers} publishing threads"
+        f"{f' ({args.batch} events per call)' if args.batch > 1 else ''}, "
+        f"WEBHOOK_BATCH_SIZE={settings.WEBHOOK_BATCH_SIZE}"
+    )
+    if results.deliveries_per_s is not None:
+        verdict = "met" if results.deliveries_per_s >= TARGET_DELIVERIES_PER_S else "MISSED"
+        print(
+            f"deliveries/s end to end: {results.deliveries_per_s:.0f}   "
+            f"(target >= {TARGET_DELIVERIES_PER_S}: {verdict}; "
+            f"{results.recorded_per_s:.0f}/s until recorded in the database)"
+        )
+        print(f"publish rate: {results.events_per_s:.0f} events/s")
+    if results.latency:
+        v = sorted(results.latency)
+        p99 = percentile(v, 99) * 1000
+        verdict = "met" if p99 <= TARGET_P99_MS else "MISSED"
+        print(
+            f"latency at {args.rate:g} events/s x {args.webhooks} webhooks: {spread_ms(v)}"
+            f"   (target p99 <= {TARGET_P99_MS:g} ms: {verdict})"
+        )
+    print(memory_line(bench.rss.peak))
+    print(f"all deliveries arrived and succeeded: {'yes' if results.ok else 'NO'}", flush=True)
