@@ -9,13 +9,13 @@ import re
 import uuid
 
 import pytest
+from console.base import CappedPaginator
+from console.charts import activity_svg
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from deliveries.admin import CappedPaginator
-from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.selectors import (
     Bucket,
