@@ -7,6 +7,7 @@ COPY pyproject.toml README.md ./
 COPY webhooks_project ./webhooks_project
 COPY hooks ./hooks
 COPY deliveries ./deliveries
+COPY console ./console
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
     && useradd --system --home /app webhooks \

@@ -15,7 +15,7 @@ from rest_framework.views import APIView
 
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
-from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.models import Delivery, Event
 from deliveries.pipeline.operator import (
     DeliveryInFlight,
     deliveries_recover,
@@ -23,6 +23,7 @@ from deliveries.pipeline.operator import (
     webhook_test_send,
 )
 from deliveries.publishing import EventConflict, event_publish
+from deliveries.removal import deliveries_delete
 from deliveries.serializers import (
     DeliveryDetailSerializer,
     DeliverySerializer,
@@ -185,10 +186,7 @@ class DeliveryViewSet(
 
     def destroy(self, request, *args, **kwargs):
         delivery = self.get_object()
-        deleted, _ = (
-            Delivery.objects.filter(pk=delivery.pk).exclude(status=DeliveryStatus.SENDING).delete()
-        )
-        if not deleted:
+        if not deliveries_delete(deliveries=Delivery.objects.filter(pk=delivery.pk)):
             return conflict("The delivery is being sent right now; try again shortly.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
@@ -205,9 +203,8 @@ class DeliveryViewSet(
             raise ValidationError(
                 {"detail": ["Name at least one filter (webhook, status, created_after, …)."]}
             )
-        matching = self.filter_queryset(self.get_queryset()).exclude(status=DeliveryStatus.SENDING)
-        _, by_model = Delivery.objects.filter(pk__in=matching.values("pk")).delete()
-        return Response({"deleted": by_model.get("deliveries.Delivery", 0)})
+        deleted = deliveries_delete(deliveries=self.filter_queryset(self.get_queryset()))
+        return Response({"deleted": deleted})
 
     @extend_schema(request=None, responses=RedeliverResultSerializer)
     @action(detail=True, methods=["post"])

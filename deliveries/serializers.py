@@ -7,7 +7,7 @@ from rest_framework import serializers
 from core.api import contains_nul
 from deliveries.models import Delivery, DeliveryAttempt, Event
 from hooks.models import EVENT_TYPE_RE, Webhook
-from hooks.permissions import actor_for
+from hooks.permissions import request_actor
 from hooks.serializers import ScopedRelatedField
 
 
@@ -18,7 +18,7 @@ class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
         super().__init__(pk_field=serializers.UUIDField(), **kwargs)
 
     def get_queryset(self):
-        actor = actor_for(self.context["request"].user)
+        actor = request_actor(self.context["request"])
         return Webhook.objects.filter(actor.visible(account_field="account", domain_field="domain"))
 
 

@@ -81,7 +81,8 @@ class Actor:
 
     def manageable_webhooks(self) -> Q:
         """Webhooks this actor may change, delete or act on: those they see,
-        global ones only for root admins (as check_webhook_scope rules)."""
+        global ones only for root admins (as hooks.services.webhook_check_scope
+        rules for admins, the only roles the console lets in)."""
         visible = self.visible(account_field="account", domain_field="domain")
         return visible if self.is_root else visible & ~Q(scope=Scope.GLOBAL)
 
@@ -95,20 +96,6 @@ class Actor:
         global one (or one homed outside the subtree) may hang from it."""
         manageable = webhooks.filter(self.manageable_webhooks()).values("pk")
         return webhooks.exclude(pk__in=manageable).exists()
-
-    def check_webhook_scope(self, *, scope: str, account: Account, domain: Domain) -> None:
-        """CloudStack's rule for creating or changing a webhook (403 if broken):
-        users local only, for their own account; domain admins local or domain
-        within their subtree; only root admins global."""
-        if self.is_root:
-            return
-        if scope == Scope.GLOBAL:
-            raise PermissionDenied("Only root admins may have global webhooks.")
-        if self.role == Role.USER:
-            if scope != Scope.LOCAL:
-                raise PermissionDenied("Users may only have local webhooks.")
-            if domain.pk != account.domain_id:
-                raise PermissionDenied("A user's webhook lives in their account's domain.")
 
 
 def is_root_user(user) -> bool:
@@ -131,21 +118,27 @@ def actor_for(user) -> Actor:
     return Actor(user=user, role=membership.role, account=account)
 
 
+def request_actor(request) -> Actor:
+    """The actor of a request (an API one or a console one), computed once:
+    the one way views, serializers and the console's pages get it."""
+    actor = getattr(request, "_actor", None)
+    if actor is None:
+        actor = request._actor = actor_for(request.user)
+    return actor
+
+
 class IsTenantAdmin(BasePermission):
     """Root admins and domain admins; users are refused (403)."""
 
     message = "Only root and domain admins may manage domains, accounts and users."
 
     def has_permission(self, request, view) -> bool:
-        return actor_for(request.user).is_admin
+        return request_actor(request).is_admin
 
 
 class ActorMixin:
-    """For views: `self.actor`, computed once per request."""
+    """For views: `self.actor`, the request's actor (request_actor)."""
 
     @property
     def actor(self) -> Actor:
-        cached = getattr(self.request, "_actor", None)
-        if cached is None:
-            cached = self.request._actor = actor_for(self.request.user)
-        return cached
+        return request_actor(self.request)

@@ -17,7 +17,7 @@ from hooks.models import (
     Webhook,
     validate_custom_headers,
 )
-from hooks.permissions import actor_for
+from hooks.permissions import request_actor
 from hooks.services import check_secret
 
 
@@ -29,7 +29,7 @@ class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
         super().__init__(pk_field=serializers.UUIDField(), **kwargs)
 
     def get_queryset(self):
-        actor = actor_for(self.context["request"].user)
+        actor = request_actor(self.context["request"])
         return actor.domains() if self.scope == "domains" else actor.accounts()
 
 
@@ -269,7 +269,7 @@ class ManagedUserField(serializers.PrimaryKeyRelatedField):
         super().__init__(pk_field=serializers.IntegerField(), **kwargs)
 
     def get_queryset(self):
-        return actor_for(self.context["request"].user).users()
+        return request_actor(self.context["request"]).users()
 
 
 class TokenCreateSerializer(serializers.Serializer):

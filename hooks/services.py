@@ -1,4 +1,10 @@
-"""Writes about tenants and webhooks: keyword-only, typed, one transaction each."""
+"""Writes about tenants and webhooks: keyword-only, typed, one transaction each.
+
+The API and the console write webhooks through these, so who may have which
+webhook is ruled here once: `actor` is who asks (None: the platform itself,
+such as the benchmark's setup, to which no role applies). A rule broken
+raises hooks.errors.ScopeError.
+"""
 
 from __future__ import annotations
 
@@ -11,11 +17,14 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 from knox.models import AuthToken
 
 from core.signing import SECRET_PREFIX
+from hooks.errors import ScopeError
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
+from hooks.permissions import Actor
 
 _SECRET_RE = re.compile(r"\Awhsec_[A-Za-z0-9+/]+={0,2}\Z")
 
@@ -67,12 +76,32 @@ def user_create(*, username: str, account: Account, role: str = Role.USER, passw
     return user
 
 
+def webhook_check_scope(*, actor: Actor, scope: str, account: Account, domain: Domain) -> None:
+    """CloudStack's rule for having a webhook (creating, changing or deleting
+    one): users local only, for their own account; domain admins local or
+    domain within their subtree; only root admins global. ScopeError if broken.
+
+    Which accounts and domains an actor may name at all is what they see
+    (Actor.accounts(), Actor.domains()): the API and the console offer no other.
+    """
+    if actor.is_root:
+        return
+    if scope == Scope.GLOBAL:
+        raise ScopeError("Only root admins may have global webhooks.")
+    if actor.role == Role.USER:
+        if scope != Scope.LOCAL:
+            raise ScopeError("Users may only have local webhooks.")
+        if domain.pk != account.domain_id:
+            raise ScopeError("A user's webhook lives in their account's domain.")
+
+
 @transaction.atomic
 def webhook_create(
     *,
+    actor: Actor | None = None,
     name: str,
     payload_url: str,
-    account: Account,
+    account: Account | None = None,
     scope: str = Scope.LOCAL,
     domain: Domain | None = None,
     description: str = "",
@@ -87,8 +116,16 @@ def webhook_create(
     max_attempts: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Webhook:
-    """Create a webhook. A secret is generated when none is given (None);
-    an empty string means requests go unsigned."""
+    """Create a webhook. Its account is the actor's own when none is given, its
+    domain the account's. A secret is generated when none is given (None); an
+    empty string means requests go unsigned."""
+    if account is None:
+        if actor is None or actor.account is None:
+            raise ValidationError({"account": ["This field is required."]})
+        account = actor.account
+    domain = domain or account.domain
+    if actor is not None:
+        webhook_check_scope(actor=actor, scope=scope, account=account, domain=domain)
     if secret is None:
         secret = generate_secret()
     elif secret:
@@ -101,7 +138,7 @@ def webhook_create(
         description=description,
         scope=scope,
         account=account,
-        domain=domain or account.domain,
+        domain=domain,
         payload_url=payload_url,
         secret=secret,
         ssl_verification=ssl_verification,
@@ -126,25 +163,61 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
         "auth_password", "timeout", "max_attempts",
     }
 )  # fmt: skip
+_ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
 
 
 @transaction.atomic
-def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
-    """Apply changes to a webhook; they take effect for the very next event."""
+def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes) -> Webhook:
+    """Apply changes to a webhook; they take effect for the very next event.
+
+    A new account without a domain moves the webhook to the account's domain.
+    Only the columns changed are written: a secret rotation that lands while
+    an operator edits the webhook is not undone by the edit."""
     unknown = set(changes) - UPDATABLE_WEBHOOK_FIELDS
     if unknown:
         raise ValidationError(f"Cannot update {', '.join(sorted(unknown))}.")
+    if "account" in changes and changes.get("domain") is None:
+        changes["domain"] = changes["account"].domain
+    if actor is not None:
+        webhook_check_scope(
+            actor=actor,
+            scope=changes.get("scope", webhook.scope),
+            account=changes.get("account", webhook.account),
+            domain=changes.get("domain", webhook.domain),
+        )
     if changes.get("secret"):
         check_secret(changes["secret"])
     for name, value in changes.items():
         setattr(webhook, name, value)
+    written = [*changes, "updated_at"]
     if "secret" in changes:
         # Setting the secret by hand ends any rotation overlap: if the old
         # secret leaked, it must stop signing now.
         webhook.previous_secret, webhook.previous_secret_expires_at = "", None
+        written += _ROTATION_FIELDS
     webhook.full_clean()
-    webhook.save()
+    webhook.save(update_fields=written)
     return webhook
+
+
+def webhooks_set_enabled(*, actor: Actor, webhooks: QuerySet[Webhook], enabled: bool) -> int:
+    """Enable or disable those of these webhooks the actor may manage (a domain
+    admin sees a global webhook but only a root admin acts on it). Returns how
+    many were set; the others are left alone."""
+    chosen = webhooks.filter(actor.manageable_webhooks()).values("pk")
+    return Webhook.objects.filter(pk__in=chosen).update(enabled=enabled, updated_at=timezone.now())
+
+
+@transaction.atomic
+def webhook_delete(*, actor: Actor | None = None, webhook: Webhook) -> None:
+    """Delete a webhook with its deliveries. Deleting is changing: a role that
+    may not have this webhook may not delete it either (a root admin's global
+    webhook homed in a tenant's account)."""
+    if actor is not None:
+        webhook_check_scope(
+            actor=actor, scope=webhook.scope, account=webhook.account, domain=webhook.domain
+        )
+    webhook.delete()
 
 
 @transaction.atomic

@@ -1,0 +1,118 @@
+"""The tenants: the domain tree, accounts, and memberships (roles, which only
+root admins grant)."""
+
+from __future__ import annotations
+
+from django.contrib import admin
+from django.db.models import Count, QuerySet
+from django.utils.html import format_html
+
+from console.base import TenantAdmin
+from hooks.models import Account, Domain, Membership, Webhook
+from hooks.permissions import request_actor
+
+
+class RootOnlyAdmin(TenantAdmin):
+    """Pages only root admins see (roles: a domain admin must not grant roles)."""
+
+    def _allowed(self, request) -> bool:
+        return super()._allowed(request) and request_actor(request).is_root
+
+
+@admin.register(Domain)
+class DomainAdmin(TenantAdmin):
+    """The domain tree, drawn by indenting each domain under its parent."""
+
+    list_display = ["tree", "account_count", "created_at"]
+    search_fields = ["name"]
+    readonly_fields = ["path", "created_at"]
+
+    def get_readonly_fields(self, request, obj=None):
+        # A domain's path is set once, from its parent: moving a domain would
+        # leave its subtree's paths behind.
+        return [*self.readonly_fields, "parent"] if obj is not None else self.readonly_fields
+
+    # The materialised path sorts a parent just before its subtree.
+    ordering = ["path"]
+    sortable_by: list[str] = []
+
+    def get_queryset(self, request) -> QuerySet[Domain]:
+        return (
+            request_actor(request).domains().select_related("parent").annotate(n=Count("accounts"))
+        )
+
+    @admin.display(description="domain")
+    def tree(self, domain: Domain) -> str:
+        depth = domain.path.count("/") - 2
+        return format_html(
+            '<span style="padding-left:{}em">{}{}</span>',
+            depth * 1.5,
+            "└ " if depth else "",
+            domain.name,
+        )
+
+    @admin.display(description="accounts")
+    def account_count(self, domain: Domain) -> int:
+        return domain.n
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "parent":
+            kwargs["queryset"] = request_actor(request).domains()
+            # Only a root admin may make a top-level domain.
+            kwargs["required"] = not request_actor(request).is_root
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        actor = request_actor(request)
+        if obj is not None and not actor.is_root and obj.path == actor.domain_path:
+            return False  # a domain admin cannot delete their own domain
+        return super().has_delete_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        actor = request_actor(request)
+        if obj is not None and not actor.is_root and obj.path == actor.domain_path:
+            return False  # nor move or rename it
+        return super().has_change_permission(request, obj)
+
+    def protected_by(self, objs):
+        return [
+            ("Subdomain", list(Domain.objects.filter(parent__in=objs))),
+            ("Account", list(Account.objects.filter(domain__in=objs))),
+        ]
+
+    def cascaded_webhooks(self, objs):
+        return Webhook.objects.filter(domain__in=objs)
+
+
+@admin.register(Account)
+class AccountAdmin(TenantAdmin):
+    list_display = ["name", "domain", "created_at"]
+    list_select_related = ["domain"]
+    search_fields = ["name", "domain__name"]
+    list_filter = ["domain"]
+    account_field = "pk"
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.name == "domain":
+            kwargs["queryset"] = request_actor(request).domains()
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
+
+    def get_list_filter(self, request):
+        return self.list_filter if request_actor(request).is_root else []
+
+    def protected_by(self, objs):
+        return [
+            ("Member", list(Membership.objects.filter(account__in=objs).select_related("user")))
+        ]
+
+    def cascaded_webhooks(self, objs):
+        return Webhook.objects.filter(account__in=objs)
+
+
+@admin.register(Membership)
+class MembershipAdmin(RootOnlyAdmin):
+    domain_field = "account__domain"
+    list_display = ["user", "account", "role"]
+    list_select_related = ["user", "account"]
+    list_filter = ["role"]
+    search_fields = ["user__username", "account__name"]

@@ -1,0 +1,148 @@
+"""The operator's tools on webhooks: the test and rotate-secret buttons of a
+webhook's page, and the list actions (enable, disable, test, redeliver the
+failed), each acting only on the webhooks the actor may manage."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.conf import settings
+from django.contrib import admin, messages
+from django.core.exceptions import PermissionDenied
+from django.http import HttpResponseNotAllowed, HttpResponseRedirect
+from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+
+from console.base import uuid_or_404
+from deliveries.pipeline.operator import deliveries_recover, webhook_test_send
+from hooks.models import Webhook
+from hooks.permissions import request_actor
+from hooks.services import webhook_rotate_secret, webhooks_set_enabled
+
+# A test delivery is sent from the web process while the operator waits.
+TEST_SEND_MAX = 10
+
+
+class WebhookTools:
+    """For WebhookAdmin (console.webhooks), whose get_queryset, manageable
+    and may_manage say which webhooks the actor may act on."""
+
+    def get_urls(self):
+        info = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/rotate-secret/",
+                self.admin_site.admin_view(self.rotate_secret_view),
+                name=f"{info}_rotate_secret",
+            ),
+            path(
+                "<path:object_id>/test/",
+                self.admin_site.admin_view(self.test_view),
+                name=f"{info}_test",
+            ),
+            *super().get_urls(),
+        ]
+
+    def _webhook_to_act_on(self, request, object_id) -> Webhook:
+        webhook = get_object_or_404(self.get_queryset(request), pk=uuid_or_404(object_id))
+        if not self.may_manage(request, webhook):
+            raise PermissionDenied("Only root admins act on global webhooks.")
+        return webhook
+
+    def rotate_secret_view(self, request, object_id):
+        webhook = self._webhook_to_act_on(request, object_id)
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "webhook": webhook,
+            "title": f"Rotate the signing secret of {webhook.name}",
+            "overlap_hours": settings.WEBHOOK_SECRET_ROTATION_OVERLAP / 3600,
+        }
+        if request.method == "POST":
+            webhook = webhook_rotate_secret(webhook=webhook)
+            context.update(new_secret=webhook.secret, title=f"New signing secret of {webhook}")
+            self.log_change(request, webhook, "Rotated the signing secret.")
+        elif request.method != "GET":
+            return HttpResponseNotAllowed(["GET", "POST"])
+        return TemplateResponse(request, "admin/console/webhook/rotate_secret.html", context)
+
+    def test_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        webhook = self._webhook_to_act_on(request, object_id)
+        self._report_test(request, webhook)
+        return HttpResponseRedirect(
+            reverse(
+                "admin:hooks_webhook_change", args=[webhook.pk], current_app=self.admin_site.name
+            )
+        )
+
+    def _report_test(self, request, webhook: Webhook) -> None:
+        response = webhook_test_send(webhook=webhook)
+        if response.ok:
+            self.message_user(
+                request,
+                f"Test delivery to “{webhook.name}”: HTTP {response.status_code} "
+                f"in {response.duration_ms} ms.",
+                messages.SUCCESS,
+            )
+        else:
+            self.message_user(
+                request,
+                f"Test delivery to “{webhook.name}” failed: {response.summary} "
+                f"after {response.duration_ms} ms.",
+                messages.ERROR,
+            )
+
+    def _report_skipped(self, request, selected: int, acted: int) -> None:
+        if acted < selected:
+            self.message_user(
+                request,
+                f"{selected - acted} global webhook(s) left alone: only root admins act on them.",
+                messages.WARNING,
+            )
+
+    # --- list actions
+
+    @admin.action(description="Enable selected webhooks")
+    def enable(self, request, queryset):
+        count = webhooks_set_enabled(actor=request_actor(request), webhooks=queryset, enabled=True)
+        self.message_user(request, f"Enabled {count} webhook(s).", messages.SUCCESS)
+        self._report_skipped(request, queryset.count(), count)
+
+    @admin.action(description="Disable selected webhooks")
+    def disable(self, request, queryset):
+        count = webhooks_set_enabled(actor=request_actor(request), webhooks=queryset, enabled=False)
+        self.message_user(request, f"Disabled {count} webhook(s).", messages.SUCCESS)
+        self._report_skipped(request, queryset.count(), count)
+
+    @admin.action(description="Send a test delivery to selected webhooks")
+    def send_test_delivery(self, request, queryset):
+        webhooks = list(self.manageable(request, queryset)[: TEST_SEND_MAX + 1])
+        if len(webhooks) > TEST_SEND_MAX:
+            self.message_user(
+                request,
+                f"Select at most {TEST_SEND_MAX} webhooks: each test is sent while you wait.",
+                messages.ERROR,
+            )
+            return
+        for webhook in webhooks:
+            self._report_test(request, webhook)
+        self._report_skipped(request, queryset.count(), len(webhooks))
+
+    @admin.action(description="Redeliver failed deliveries of the last 24 h")
+    def redeliver_failed(self, request, queryset):
+        until = timezone.now()
+        since = until - dt.timedelta(hours=24)
+        total = acted = 0
+        for webhook in self.manageable(request, queryset):
+            total += deliveries_recover(webhook=webhook, since=since, until=until)
+            acted += 1
+        self.message_user(
+            request,
+            f"Queued {total} failed deliveries of the last 24 h for another attempt.",
+            messages.SUCCESS,
+        )
+        self._report_skipped(request, queryset.count(), acted)

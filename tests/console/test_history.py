@@ -1,0 +1,126 @@
+"""The history pages (console.history): deliveries, their attempts, events."""
+
+import re
+
+from django.urls import reverse
+
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from hooks.models import Webhook
+from tests.console.kit import DELIVERIES, change_url, deliveries, text
+from tests.factories import DeliveryAttemptFactory, DeliveryFactory, EventFactory
+
+
+def test_the_delivery_list_shows_status_webhook_type_attempts_code_and_duration(root, hooks):
+    [delivery] = deliveries(hooks["east"], failed=1)
+    DeliveryAttemptFactory(delivery=delivery, number=1, duration_ms=17, response_status=500)
+    DeliveryAttemptFactory(delivery=delivery, number=2, duration_ms=23, response_status=500)
+    page = text(root.get(DELIVERIES))
+    assert "status-failed" in page and "east-hook" in page and "VM.CREATE" in page
+    assert "23 ms" in page and "17 ms" not in page  # the last attempt's duration
+
+
+def test_searching_deliveries_by_event_id(root, hooks):
+    target, _other = deliveries(hooks["east"], succeeded=2)
+    response = root.get(f"{DELIVERIES}?q={target.event_id}")
+    assert [d.pk for d in response.context["cl"].result_list] == [target.pk]
+    response = root.get(f"{DELIVERIES}?q=not-an-id", follow=True)
+    assert response.status_code == 200
+    assert "is not one" in text(response)
+    assert list(response.context["cl"].result_list) == []
+
+
+def test_the_delivery_page_shows_every_attempt(root, hooks):
+    [delivery] = deliveries(hooks["east"], failed=1)
+    DeliveryAttemptFactory(
+        delivery=delivery,
+        number=1,
+        duration_ms=12,
+        response_status=500,
+        request_headers={"Authorization": "[redacted]", "webhook-id": str(delivery.event_id)},
+        response_headers={"X-Reason": "maintenance"},
+        response_body="try later",
+    )
+    DeliveryAttemptFactory(
+        delivery=delivery,
+        number=2,
+        response_status=None,
+        error_class="Timeout",
+        error_message="no answer within 10 s",
+    )
+    page = text(root.get(change_url(delivery)))
+    assert "Attempts (2)" in page
+    assert "Attempt 1 — " in page and "HTTP 500" in page and "try later" in page
+    assert "maintenance" in page and "[redacted]" in page
+    assert "Timeout: no answer within 10 s" in page
+    assert '"type": "VM.CREATE"' in page  # the envelope sent
+
+
+def test_redeliver_from_the_delivery_page_sends_now_and_records(root, hooks, receivers, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
+    receiver = receivers()
+    Webhook.objects.filter(pk=hooks["east"].pk).update(payload_url=receiver.url)
+    [delivery] = deliveries(hooks["east"], failed=1)
+    url = reverse("admin:deliveries_delivery_redeliver", args=[delivery.pk])
+    response = root.post(url, follow=True)
+    assert re.search(r"Attempt 2: HTTP 200 in \d+ ms; the delivery is succeeded", text(response))
+    delivery.refresh_from_db()
+    assert (delivery.status, delivery.attempts) == (DeliveryStatus.SUCCEEDED, 2)
+    assert DeliveryAttempt.objects.filter(delivery=delivery, number=2, response_status=200).exists()
+    assert receiver.wait_for(1)[0].headers["webhook-id"] == str(delivery.event_id)
+
+
+def test_the_redeliver_action_queues_for_the_workers(
+    root, hooks, monkeypatch, django_capture_on_commit_callbacks
+):
+    queued = []
+    monkeypatch.setattr("deliveries.queue.deliveries_enqueue", lambda ids, **kw: queued.extend(ids))
+    done, failed = deliveries(hooks["east"], succeeded=1, failed=1)
+    [busy] = deliveries(hooks["east"], pending=1)
+    Delivery.objects.filter(pk=busy.pk).update(status=DeliveryStatus.SENDING)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = root.post(
+            DELIVERIES,
+            {"action": "redeliver", "_selected_action": [done.pk, failed.pk, busy.pk]},
+            follow=True,
+        )
+    assert "Queued 2 deliveries for another attempt. 1 being sent right now were left alone." in (
+        text(response)
+    )
+    assert set(queued) == {done.pk, failed.pk}
+    assert Delivery.objects.get(pk=busy.pk).status == DeliveryStatus.SENDING
+    assert Delivery.objects.get(pk=failed.pk).status == DeliveryStatus.PENDING
+
+
+def test_deleting_deliveries_leaves_the_ones_being_sent(root, hooks):
+    done, busy = deliveries(hooks["east"], succeeded=2)
+    Delivery.objects.filter(pk=busy.pk).update(status=DeliveryStatus.SENDING)
+    root.post(
+        DELIVERIES,
+        {"action": "delete_selected", "_selected_action": [done.pk, busy.pk], "post": "yes"},
+    )
+    assert list(Delivery.objects.values_list("pk", flat=True)) == [busy.pk]
+
+
+def test_the_event_page_shows_the_envelope_and_its_deliveries(root, hooks):
+    event = EventFactory(account=hooks["east"].account, data={"vm": "web-1"})
+    DeliveryFactory(event=event, webhook=hooks["east"], status=DeliveryStatus.SUCCEEDED)
+    DeliveryFactory(event=event, webhook=hooks["west"], status=DeliveryStatus.FAILED)
+    page = text(root.get(change_url(event)))
+    assert '"vm": "web-1"' in page and f'"id": "{event.pk}"' in page
+    assert "east-hook" in page and "west-hook" in page
+
+
+def test_a_domain_admins_event_page_shows_only_their_deliveries(east_admin, hooks):
+    event = EventFactory(account=hooks["east"].account)
+    DeliveryFactory(event=event, webhook=hooks["east"])
+    DeliveryFactory(event=event, webhook=hooks["west"])
+    page = text(east_admin.get(change_url(event)))
+    assert "east-hook" in page and "west-hook" not in page
+
+
+def test_the_event_delete_page_counts_the_deliveries_that_go_with_it(root, hooks):
+    event = EventFactory(account=hooks["east"].account)
+    DeliveryFactory(event=event, webhook=hooks["east"])
+    DeliveryFactory(event=event, webhook=hooks["west"])
+    page = text(root.get(reverse("admin:deliveries_event_delete", args=[event.pk])))
+    assert "Deliveries (with their attempts): 2" in page
