@@ -1,4 +1,4 @@
-"""Shared fixtures. The environment is set in tests/testenv.py.
+"""Shared fixtures and the API's URLs. The environment is set in tests/testenv.py.
 
 Redis and the receiver are here because two suites start real workers
 (tests/integration, tests/browser); the processes themselves are in tests/live.py.
@@ -12,6 +12,24 @@ import pytest
 from deliveries.receiver import Receiver
 from webhooks_project.redis_server import ensure_redis
 
+# The REST API's routes.
+API = "/api/v1/"
+WEBHOOKS = f"{API}webhooks/"
+TEST_URL = f"{WEBHOOKS}test/"
+EVENTS = f"{API}events/"
+BATCH = f"{EVENTS}batch/"
+DELIVERIES = f"{API}deliveries/"
+RECOVER = f"{DELIVERIES}recover/"
+DOMAINS = f"{API}domains/"
+ACCOUNTS = f"{API}accounts/"
+USERS = f"{API}users/"
+TOKENS = f"{API}tokens/"
+UNKNOWN_ID = "01890a5d-ac96-774b-bcce-b302099a8057"
+PUBLIC_URL = "https://example.com/hook"
+
+
+# --- tenants ------------------------------------------------------------------------------
+
 
 @pytest.fixture
 def root_domain(db):
@@ -22,22 +40,138 @@ def root_domain(db):
 
 @pytest.fixture
 def tenants(root_domain):
-    """ROOT > (east > east-sub), west; an account in each."""
-    from tests.factories import AccountFactory, DomainFactory
+    """ROOT > (east > east-sub), west; an account in each (tests.factories.tenant_tree)."""
+    from tests.factories import tenant_tree
 
-    east = DomainFactory(name="east", parent=root_domain)
-    east_sub = DomainFactory(name="east-sub", parent=east)
-    west = DomainFactory(name="west", parent=root_domain)
-    return {
-        "root": root_domain,
-        "east": east,
-        "east_sub": east_sub,
-        "west": west,
-        "root_acct": AccountFactory(domain=root_domain, name="root-acct"),
-        "east_acct": AccountFactory(domain=east, name="east-acct"),
-        "east_sub_acct": AccountFactory(domain=east_sub, name="east-sub-acct"),
-        "west_acct": AccountFactory(domain=west, name="west-acct"),
-    }
+    return tenant_tree(root=root_domain)
+
+
+@pytest.fixture
+def admin(db):
+    """An API client of a root admin (a superuser with no membership)."""
+    from tests.api_client import client_for
+    from tests.factories import UserFactory
+
+    return client_for(UserFactory(username="root", is_superuser=True, is_staff=True))
+
+
+@pytest.fixture
+def east_user(tenants):
+    """An API client of a plain user (role user) of east's account."""
+    from hooks.models import Role
+    from tests.api_client import client_for
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    return client_for(membership.user)
+
+
+@pytest.fixture
+def east_hook(tenants):
+    """East's local webhook, for every event type, at a public URL."""
+    from tests.factories import WebhookFactory
+
+    return WebhookFactory(name="east-local", account=tenants["east_acct"], payload_url=PUBLIC_URL)
+
+
+@pytest.fixture
+def hook(tenants):
+    """A stored webhook with a public URL and overrides, so a valid PATCH of it would succeed."""
+    from tests.factories import WebhookFactory
+
+    return WebhookFactory(
+        name="east-orders",
+        account=tenants["east_acct"],
+        payload_url=PUBLIC_URL,
+        timeout=5,
+        max_attempts=3,
+        headers={"X-Team": "orders"},
+        event_types=["VM.*"],
+    )
+
+
+@pytest.fixture
+def delivery(hook, tenants):
+    """A failed delivery of an east event to `hook`."""
+    from deliveries.models import DeliveryStatus
+    from tests.factories import DeliveryFactory, EventFactory
+
+    return DeliveryFactory(
+        webhook=hook,
+        event=EventFactory(account=tenants["east_acct"]),
+        status=DeliveryStatus.FAILED,
+    )
+
+
+# --- the isolation matrix's world (tests/isolation.py) ------------------------------------
+
+
+@pytest.fixture(scope="module")
+def world_rows(django_db_setup, django_db_blocker):
+    """The world of tests/isolation.py, stored once per module inside a
+    transaction that is rolled back when the module is done. Each test runs in a
+    savepoint within it (the `db` fixture), as with Django's
+    TestCase.setUpTestData: what a test changes is undone before the next one,
+    and nothing outlives the module."""
+    from django.db import transaction
+
+    from tests.isolation import build_world
+
+    with django_db_blocker.unblock():
+        outer = transaction.atomic()
+        outer.__enter__()
+        try:
+            rows = build_world()
+        except BaseException:
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+            raise
+    try:
+        yield rows
+    finally:
+        with django_db_blocker.unblock():
+            transaction.set_rollback(True)
+            outer.__exit__(None, None, None)
+
+
+@pytest.fixture
+def world(world_rows, db):
+    """The stored objects by name, and a logged-in API client per actor."""
+    from tests.api_client import client_with_key
+    from tests.isolation import World
+
+    refs, keys = world_rows
+    return World(refs=refs, clients={actor: client_with_key(key) for actor, key in keys.items()})
+
+
+# --- sending and throttling ---------------------------------------------------------------
+
+
+@pytest.fixture
+def allow_private(settings):
+    """Let webhooks send to 127.0.0.1 (the tests' receivers)."""
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
+
+
+@pytest.fixture
+def no_sending(monkeypatch):
+    """Reaching the sender fails the test (bad input is refused before anything is sent)."""
+
+    def refuse():
+        raise AssertionError("bad input reached the sender")
+
+    monkeypatch.setattr("deliveries.http.get_sender", refuse)
+
+
+@pytest.fixture(autouse=True)
+def clean_cache():
+    """The recover throttle counts calls in Django's (process-wide) cache, per
+    user id: start and end every test with it empty so counts never leak."""
+    from django.core.cache import cache
+
+    cache.clear()
+    yield
+    cache.clear()
 
 
 @pytest.fixture(scope="session")

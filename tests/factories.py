@@ -1,6 +1,8 @@
 """Factories for the domain model. Webhooks are saved directly (not through the
 service) so tests can point them at 127.0.0.1 without relaxing URL vetting."""
 
+import base64
+
 import factory
 from django.utils import timezone
 
@@ -8,6 +10,7 @@ from deliveries.models import Delivery, DeliveryAttempt, Event
 from hooks.models import Account, Domain, Membership, Role, Scope, Webhook
 
 TEST_SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+NEW_SECRET = "whsec_" + base64.b64encode(b"n" * 32).decode()  # another valid one
 
 
 class DomainFactory(factory.django.DjangoModelFactory):
@@ -85,3 +88,22 @@ class DeliveryAttemptFactory(factory.django.DjangoModelFactory):
     started_at = factory.LazyFunction(timezone.now)
     url = factory.LazyAttribute(lambda o: o.delivery.webhook.payload_url)
     response_status = 500
+
+
+def tenant_tree(root: Domain | None = None) -> dict:
+    """The tenants most tests start from: ROOT > (east > east-sub), west, and an
+    account in each. Keys: root, east, east_sub, west (the domains) and
+    root_acct, east_acct, east_sub_acct, west_acct (their accounts)."""
+    root = root or DomainFactory(name="ROOT", parent=None)
+    east = DomainFactory(name="east", parent=root)
+    domains = {
+        "root": root,
+        "east": east,
+        "east_sub": DomainFactory(name="east-sub", parent=east),
+        "west": DomainFactory(name="west", parent=root),
+    }
+    accounts = {
+        f"{tenant}_acct": AccountFactory(domain=domain, name=f"{domain.name.lower()}-acct")
+        for tenant, domain in domains.items()
+    }
+    return domains | accounts

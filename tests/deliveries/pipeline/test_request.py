@@ -1,0 +1,181 @@
+"""What a delivery is sent with: the body, the headers of each style, and what
+of them is stored with the attempt (redacted).
+
+Signing is pinned exactly; the Standard Webhooks library itself checks that
+receivers written against it accept what we send.
+"""
+
+import base64
+import datetime as dt
+import hashlib
+import hmac
+import json
+import uuid
+
+import pytest
+import time_machine
+from django.conf import settings
+from standardwebhooks.webhooks import Webhook as StandardWebhook
+
+from core.signing import standard_signature
+from deliveries.pipeline.request import REDACTED, delivery_headers, event_body, redacted
+from hooks.models import HeaderStyle
+from hooks.services import generate_secret
+from tests.factories import AccountFactory, EventFactory, WebhookFactory
+
+SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+
+
+NOW = dt.datetime(2024, 5, 1, 12, 0, 0, tzinfo=dt.UTC)
+
+
+EVENT_ID = uuid.UUID("01890a5d-ac96-774b-bcce-b302099a8057")
+
+
+ACCOUNT_ID = uuid.UUID("01890a5d-ac96-7c00-8000-000000000001")
+
+
+def _hmac_b64(key: bytes, message: bytes) -> str:
+    return base64.b64encode(hmac.new(key, message, hashlib.sha256).digest()).decode()
+
+
+def _event(**kwargs):
+    account = AccountFactory.build(id=ACCOUNT_ID)
+    defaults = {
+        "id": EVENT_ID,
+        "account": account,
+        "domain": account.domain,
+        "type": "VM.CREATE",
+        "data": {"name": "vm-1"},
+        "occurred_at": NOW,
+    }
+    return EventFactory.build(**{**defaults, **kwargs})
+
+
+def test_standard_headers():
+    # given
+    webhook = WebhookFactory.build(header_style=HeaderStyle.STANDARD, secret=SECRET)
+    event = _event()
+    body = event_body(event)
+    timestamp = int(NOW.timestamp())
+
+    # when
+    headers = delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp)
+
+    # then
+    assert headers == [
+        ("Content-Type", "application/json"),
+        ("User-Agent", settings.WEBHOOK_USER_AGENT),
+        ("webhook-id", str(EVENT_ID)),
+        ("webhook-timestamp", "1714564800"),
+        (
+            "webhook-signature",
+            standard_signature(secret=SECRET, msg_id=str(EVENT_ID), timestamp=timestamp, body=body),
+        ),
+    ]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_standard_headers_verify_with_the_standard_webhooks_library():
+    # given a webhook with a freshly generated secret
+    webhook = WebhookFactory.build(header_style=HeaderStyle.STANDARD, secret=generate_secret())
+    event = _event()
+    body = event_body(event)
+
+    # when
+    headers = dict(
+        delivery_headers(webhook=webhook, event=event, body=body, timestamp=int(NOW.timestamp()))
+    )
+
+    # then the receiver gets back the event's envelope
+    payload = StandardWebhook(webhook.secret).verify(body, headers)
+    assert payload == json.loads(body) == event.envelope()
+    assert payload["id"] == str(EVENT_ID)
+
+
+def test_the_body_is_compact_utf8_json_of_the_envelope():
+    event = _event(data={"name": "vérifié", "n": 1})
+
+    body = event_body(event)
+
+    assert (
+        body
+        == (
+            '{"id":"01890a5d-ac96-774b-bcce-b302099a8057","type":"VM.CREATE",'
+            '"timestamp":"2024-05-01T12:00:00Z","account":"01890a5d-ac96-7c00-8000-000000000001",'
+            f'"domain":"{event.domain_id}","resource":null,"data":{{"name":"vérifié","n":1}}}}'
+        ).encode()
+    )
+
+
+def test_cloudstack_headers():
+    # given
+    webhook = WebhookFactory.build(header_style=HeaderStyle.CLOUDSTACK, secret=SECRET)
+    event = _event(type="VM.DESTROY")
+    body = event_body(event)
+
+    # when
+    headers = delivery_headers(webhook=webhook, event=event, body=body, timestamp=1)
+
+    # then
+    assert headers == [
+        ("Content-Type", "application/json"),
+        ("User-Agent", f"CS-Hookshot/{ACCOUNT_ID}"),
+        ("X-CS-Event-ID", str(EVENT_ID)),
+        ("X-CS-Event", "VM.DESTROY"),
+        ("X-CS-Signature", _hmac_b64(SECRET.encode(), body)),
+    ]
+    assert not any(name.startswith("webhook-") for name, _ in headers)
+
+
+@pytest.mark.parametrize("style", [HeaderStyle.STANDARD, HeaderStyle.CLOUDSTACK])
+def test_no_signature_header_without_a_secret(style):
+    webhook = WebhookFactory.build(header_style=style, secret="")
+    event = _event()
+
+    headers = dict(
+        delivery_headers(webhook=webhook, event=event, body=event_body(event), timestamp=1)
+    )
+
+    assert "webhook-signature" not in headers
+    assert "X-CS-Signature" not in headers
+    # the rest of the style is still there
+    assert headers.keys() & {"webhook-id", "X-CS-Event-ID"}
+
+
+@pytest.mark.parametrize("style", [HeaderStyle.STANDARD, HeaderStyle.CLOUDSTACK])
+def test_basic_auth_header_when_credentials_are_set(style):
+    # given
+    webhook = WebhookFactory.build(
+        header_style=style, auth_username="listener", auth_password="s3cr:et"
+    )
+    event = _event()
+
+    # when
+    headers = delivery_headers(webhook=webhook, event=event, body=event_body(event), timestamp=1)
+
+    # then
+    expected = "Basic " + base64.b64encode(b"listener:s3cr:et").decode()
+    assert dict(headers)["Authorization"] == expected
+    # and what is stored with the attempt hides it, keeping every other header
+    stored = redacted(headers)
+    assert stored["Authorization"] == REDACTED == "[redacted]"
+    assert {k: v for k, v in stored.items() if k != "Authorization"} == {
+        k: v for k, v in headers if k != "Authorization"
+    }
+
+
+def test_no_authorization_header_without_credentials():
+    webhook = WebhookFactory.build(auth_username="", auth_password="")
+    event = _event()
+
+    headers = delivery_headers(webhook=webhook, event=event, body=event_body(event), timestamp=1)
+
+    assert "Authorization" not in dict(headers)
+
+
+def test_redacted_matches_the_header_name_in_any_case():
+    assert redacted([("authorization", "Basic x"), ("X-Other", "kept")]) == {
+        "authorization": REDACTED,
+        "X-Other": "kept",
+    }

@@ -1,0 +1,140 @@
+"""API tokens: one query proves who is calling and what they may do; without a
+valid token every endpoint answers 401."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+from knox.models import AuthToken
+from rest_framework.test import APIClient
+
+from deliveries.models import Event
+from hooks.models import Role
+from hooks.services import token_issue, tokens_purge
+from tests.api_client import (
+    assert_detail,
+    client_with_key,
+    event_item,
+    nothing_written,
+    target_url,
+)
+from tests.conftest import (
+    API,
+    BATCH,
+    DELIVERIES,
+    EVENTS,
+    RECOVER,
+    TEST_URL,
+    WEBHOOKS,
+)
+from tests.factories import (
+    MembershipFactory,
+    UserFactory,
+    WebhookFactory,
+)
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_publish_costs_one_query_for_the_caller_then_the_publish_itself(tenants):
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    WebhookFactory(account=tenants["east_acct"])
+    client = client_with_key(token_issue(user=membership.user)[1])
+
+    with CaptureQueriesContext(connection) as queries:
+        response = client.post(EVENTS, {"type": "VM.CREATE", "data": {}}, format="json")
+
+    assert response.status_code == 202
+    event = Event.objects.get()
+    assert event.account == tenants["east_acct"] and event.domain == tenants["east"]
+    tables = [
+        q["sql"].split(" FROM ")[1].split()[0] for q in queries if q["sql"].startswith("SELECT")
+    ]
+    # The token with its user, membership, account and domain; then matching.
+    assert tables == ['"knox_authtoken"', '"hooks_webhook"']
+
+
+def test_an_expired_token_is_refused_and_deleted(tenants):
+    user = UserFactory()
+    token, key = token_issue(user=user, expiry_hours=1)
+
+    with time_machine.travel(timezone.now() + dt.timedelta(hours=2)):
+        response = client_with_key(key).post(EVENTS, {"type": "VM.CREATE"}, format="json")
+
+    assert response.status_code == 401
+    assert not AuthToken.objects.filter(pk=token.pk).exists()
+
+
+def test_a_token_of_an_inactive_user_is_refused(tenants):
+    user = UserFactory(is_active=False)
+
+    response = client_with_key(token_issue(user=user)[1]).post(EVENTS, {"type": "X"}, format="json")
+
+    assert response.status_code == 401
+
+
+def test_a_login_without_membership_authenticates_but_may_not_publish(tenants):
+    key = token_issue(user=UserFactory())[1]
+
+    response = client_with_key(key).post(EVENTS, {"type": "VM.CREATE"}, format="json")
+
+    assert response.status_code == 403
+
+
+def test_tokens_purge_deletes_expired_tokens_only(tenants):
+    user = UserFactory()
+    expired, _ = token_issue(user=user, expiry_hours=1)
+    live, _ = token_issue(user=user, expiry_hours=10)
+    forever, _ = token_issue(user=user)
+
+    deleted = tokens_purge(now=timezone.now() + dt.timedelta(hours=2))
+
+    assert deleted == 1
+    assert set(AuthToken.objects.values_list("pk", flat=True)) == {live.pk, forever.pk}
+    assert not AuthToken.objects.filter(pk=expired.pk).exists()
+
+
+# --- without a valid token --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("method", "path"),
+    [
+        pytest.param("get", WEBHOOKS, id="webhooks-list"),
+        pytest.param("post", WEBHOOKS, id="webhooks-create"),
+        pytest.param("patch", "hook", id="webhook-patch"),
+        pytest.param("post", TEST_URL, id="webhooks-test-url"),
+        pytest.param("post", EVENTS, id="events-publish"),
+        pytest.param("post", BATCH, id="events-batch"),
+        pytest.param("get", DELIVERIES, id="deliveries-list"),
+        pytest.param("post", RECOVER, id="recover"),
+        pytest.param("get", f"{API}domains/", id="domains-list"),
+        pytest.param("post", f"{API}tokens/", id="tokens-create"),
+    ],
+)
+@pytest.mark.parametrize(
+    ("authorization", "fragment"),
+    [
+        pytest.param(None, "credentials were not provided", id="no-token"),
+        pytest.param("Token " + "0" * 64, "Invalid token", id="unknown-token"),
+        pytest.param("Token", "Invalid token header", id="empty-token"),
+        pytest.param("Bearer abc", "credentials were not provided", id="other-scheme"),
+    ],
+)
+def test_without_a_valid_token_it_is_401(tenants, hook, method, path, authorization, fragment):
+    client = APIClient()
+    if authorization:
+        client.credentials(HTTP_AUTHORIZATION=authorization)
+
+    with nothing_written():
+        response = getattr(client, method)(
+            target_url(path, hook), event_item(tenants), format="json"
+        )
+
+    assert_detail(response, 401, fragment)
+    assert response["WWW-Authenticate"].startswith("Token")
