@@ -1,6 +1,8 @@
-"""The benchmarks: `run.py` (throughput and latency of the whole pipeline) and
+"""The benchmarks: `run.py` (throughput and latency of the whole pipeline),
+`isolation.py` (do bad receivers slow the healthy ones down? issue 9) and
 `changelist.py` (the console on a big delivery table) are the entry points;
-`receiver.py` is the receiver `run.py` starts. The other modules are theirs:
+`receiver.py` is the receiver `run.py` and `isolation.py` start, `hostile.py`
+the bad ones `isolation.py` starts. The other modules are theirs:
 
     run.py         options, then one pass: stack -> phases -> report
       stack.py       starts and stops the system under test; builds the `Bench` context
@@ -12,12 +14,19 @@
       records.py     what the database recorded
       phases.py      warm-up, throughput, latency
       report.py      percentiles and the lines every run prints
+    isolation.py   options, then per scenario: fresh worker -> baseline, bad -> verdict
+      isolation_scenarios.py  the scenarios, their webhook layout, the verdict
+      isolation_stack.py      its system under test, from stack.py's pieces
+      isolation_world.py      a scenario's webhooks and accounts
+      isolation_sampling.py   what the bad endpoints hold, sampled during a phase
+      isolation_phases.py     one scenario: warm-up, the two phases, the verdict
+      isolation_report.py     its lines and summary
     changelist.py  options, then fill -> measure -> report
       changelist_db.py      its database: lock, reuse (--keep), figures
       changelist_fill.py    tenants, then rows from changelist_fill.sql
       changelist_pages.py   the console pages and their timed requests
       changelist_report.py  the table and the verdicts
-    common.py      what both share: the database lock, Django set-up, machine load
+    common.py      what all share: the database lock, Django set-up, machine load
 
 Modules import Django and the project only inside functions: the project is
 the one named by --project-dir, importable only once its path is set.

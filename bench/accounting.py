@@ -128,12 +128,21 @@ class CpuGroups:
     (all busy CPU, from /proc/stat) so that what nobody here used shows too."""
 
     roots: dict[str, list[int]]  # group -> main pids; their descendants count too
+    # On a machine shared with other runs, the name of our database: only the
+    # PostgreSQL backends serving it (by their process title) count as
+    # "postgres". None: every PostgreSQL process does.
+    postgres_database: str | None = None
+    # Every redis-server counts as "redis"; False: only a tree in `roots` does.
+    redis_by_name: bool = True
 
     def snapshot(self) -> dict[str, float]:
         table = proc_table()
         out: dict[str, float] = Counter()
+        ours: set[int] = set()
         for group, roots in self.roots.items():
-            for pid in descendants(table, roots):
+            tree = descendants(table, roots)
+            ours |= tree
+            for pid in tree:
                 out[group] += table[pid][2]
         # This process alone: every other group descends from it.
         out["bench"] = table[os.getpid()][2]
@@ -142,9 +151,19 @@ class CpuGroups:
         out["machine"] = busy / CLK_TCK
         out["steal"] = steal / CLK_TCK
         out["wall"] = time.monotonic()
-        for _, comm, cpu in table.values():
-            if comm.startswith("postgres"):
+        for pid, (_, comm, cpu) in table.items():
+            if pid in ours:
+                continue  # counted in its group above
+            if comm.startswith("postgres") and self._serves_our_database(pid):
                 out["postgres"] += cpu
-            elif comm.startswith("redis-server"):
+            elif comm.startswith("redis-server") and self.redis_by_name:
                 out["redis"] += cpu
         return out
+
+    def _serves_our_database(self, pid: int) -> bool:
+        if self.postgres_database is None:
+            return True
+        try:  # a backend's title: "postgres: user database 127.0.0.1(port) idle"
+            return f" {self.postgres_database} " in Path(f"/proc/{pid}/cmdline").read_text()
+        except OSError:
+            return False

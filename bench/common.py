@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from pathlib import Path
@@ -23,6 +24,36 @@ def require_local(parser: argparse.ArgumentParser, *urls: str) -> None:
     for url in urls:
         if urlsplit(url).hostname not in LOCAL_HOSTS:
             parser.error(f"{url}: the benchmark only talks to 127.0.0.1")
+
+
+def add_system_options(
+    parser: argparse.ArgumentParser,
+    *,
+    database: tuple[str, str],
+    redis: tuple[str, str],
+    redis_help: str,
+    env_help: str,
+) -> None:
+    """The options of a benchmark that starts the system: --database-url and
+    --redis-url (each defaulting to an environment variable, then a URL),
+    --env for extra settings and --keep-var. `check_system_options` vets them."""
+    parser.add_argument(
+        "--database-url",
+        default=os.environ.get(*database),
+        help="dropped and created again at start",
+    )
+    parser.add_argument("--redis-url", default=os.environ.get(*redis), help=redis_help)
+    parser.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help=env_help)
+    parser.add_argument(
+        "--keep-var", action="store_true", help="keep the temporary VAR_DIR and logs"
+    )
+
+
+def check_system_options(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    for item in args.env:
+        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", item):
+            parser.error(f"--env {item!r}: use NAME=VALUE")
+    require_local(parser, *filter(None, (args.database_url, args.redis_url)))
 
 
 def lock_database(url: str) -> tuple[Any, str]:

@@ -9,7 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.context import Bench
-from bench.publishers import Published, PublishPool
+from bench.publishers import Published, PublishPool, submit_on_schedule
 from bench.receipts import Arrivals, Key, collect_arrivals, expected_keys
 from bench.records import DbState, wait_db_settled
 from bench.report import cpu_line, cpu_per_delivery_line, memory_line, report_checks, spread_ms
@@ -135,13 +135,7 @@ def latency_phase(bench: Bench) -> None:
     )
 
     def submit(pool: PublishPool) -> None:
-        start = time.time() + 0.05
-        for seq in range(total):
-            due = start + seq / args.rate
-            delay = due - time.time()
-            if delay > 0:
-                time.sleep(delay)
-            pool.submit([seq], scheduled=due)
+        submit_on_schedule(pool, args.rate, total)
 
     # Several threads, so one slow publish call does not delay the next ones
     # (the schedule, not the previous call, decides when a publish starts).

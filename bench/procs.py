@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+import selectors
 import shlex
 import signal
 import subprocess
@@ -27,7 +28,9 @@ class Children:
     def start(
         self, name: str, cmd: list[str], env: dict[str, str], *, pipe: bool = False
     ) -> subprocess.Popen[bytes]:
-        log = open(self.log_dir / f"{name}.log", "wb")  # noqa: SIM115 (the child keeps it)
+        # Appending: a child started again under the same name (the isolation
+        # benchmark's worker, once per scenario) keeps its predecessor's log.
+        log = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 (the child keeps it)
         proc = subprocess.Popen(
             cmd,
             cwd=self.cwd,
@@ -48,6 +51,17 @@ class Children:
             return ""
         text = path.read_text(errors="replace").splitlines()[-lines:]
         return "\n".join(f"  {name}| {line}" for line in text)
+
+    def first_line(self, name: str, timeout: float = 15) -> str:
+        """The first line a child started with `pipe=True` prints (its port,
+        say), waiting at most `timeout` for it."""
+        proc = self.procs[name]
+        assert proc.stdout is not None
+        with selectors.DefaultSelector() as sel:
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            if not sel.select(timeout=timeout):
+                raise TimeoutError(f"{name} did not start\n{self.log_tail(name)}")
+        return proc.stdout.readline().decode()
 
     def last_error(self, name: str) -> str:
         """The last exception line ("module.SomeError: message") in a child's log."""
@@ -74,25 +88,38 @@ class Children:
                 raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
             time.sleep(0.1)
 
+    def stop(self, name: str, timeout: float = 10) -> None:
+        """Stop one child (if it runs), whole process group."""
+        proc = self.procs.pop(name, None)
+        if proc is not None:
+            _terminate([proc], timeout)
+
     def stop_all(self, timeout: float = 15) -> None:
         # Reverse order: web and workers before the receiver they talk to.
-        procs = list(reversed(self.procs.items()))
-        for _, proc in procs:
-            if proc.poll() is None:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + timeout
-        for _, proc in procs:
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                with suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait(timeout=5)
-            # The pool children of a worker may outlive its main process briefly.
+        _terminate(list(reversed(self.procs.values())), timeout)
+        self.procs.clear()
+
+
+def _terminate(procs: list[subprocess.Popen[bytes]], timeout: float) -> None:
+    """SIGTERM to every group at once, then wait `timeout` in all; SIGKILL to
+    whatever is left (a pool process still in a hung request, say)."""
+    for proc in procs:
+        if proc.poll() is None:
+            with suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in procs:
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
             with suppress(ProcessLookupError):
                 os.killpg(proc.pid, signal.SIGKILL)
-        self.procs.clear()
+            proc.wait(timeout=5)
+        # The pool children of a worker may outlive its main process briefly.
+        with suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.stdout is not None:
+            proc.stdout.close()
 
 
 def _die_with_parent() -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from queue import Queue
 from typing import Any
@@ -72,7 +72,14 @@ class ApiPublisher(Publisher):
 
 
 class PythonPublisher(Publisher):
+    """Publishes through deliveries.publishing.event_publish in this process;
+    each event for the account `account_for(seq)` names (None: no account, as
+    the root admin publishes)."""
+
     label = "python"
+
+    def __init__(self, account_for: Callable[[int], Any] | None = None) -> None:
+        self.account_for = account_for
 
     def publish(self, seqs: Sequence[int], phase: str) -> list[str]:
         from django.db import transaction
@@ -86,6 +93,7 @@ class PythonPublisher(Publisher):
                 result = event_publish(
                     type=body["type"],
                     data=body["data"],
+                    account=self.account_for(seq) if self.account_for else None,
                     resource_id=body["resource"]["id"],
                     resource_type=phase,
                 )
@@ -164,3 +172,17 @@ class PublishPool:
         if self.errors:
             raise RuntimeError(f"publishing failed: {self.errors[0]!r}") from self.errors[0]
         return self.results
+
+
+def submit_on_schedule(pool: PublishPool, rate: float, total: int, first_seq: int = 0) -> None:
+    """Submit `total` events, one every 1/`rate` s from now, each with the time
+    it was due; stop early once a publish failed (`close` then raises)."""
+    start = time.time() + 0.05
+    for k in range(total):
+        due = start + k / rate
+        delay = due - time.time()
+        if delay > 0:
+            time.sleep(delay)
+        if pool.errors:
+            break
+        pool.submit([first_seq + k], scheduled=due)

@@ -3,7 +3,6 @@ recorded, and matching that with the deliveries a phase expects."""
 
 from __future__ import annotations
 
-import selectors
 import sys
 import time
 from collections.abc import Iterable
@@ -46,15 +45,8 @@ class ReceiverClient:
 
 def start_receiver(children: Children, env: dict[str, str]) -> ReceiverClient:
     """Start bench/receiver.py and wait for the port it says it listens on."""
-    proc = children.start(
-        "receiver", [sys.executable, str(BENCH_DIR / "receiver.py")], env, pipe=True
-    )
-    assert proc.stdout is not None
-    with selectors.DefaultSelector() as sel:
-        sel.register(proc.stdout, selectors.EVENT_READ)
-        if not sel.select(timeout=15):
-            raise TimeoutError(f"receiver did not start\n{children.log_tail('receiver')}")
-    line = proc.stdout.readline().decode()
+    children.start("receiver", [sys.executable, str(BENCH_DIR / "receiver.py")], env, pipe=True)
+    line = children.first_line("receiver")
     if not line.startswith("PORT "):
         raise RuntimeError(f"receiver said {line!r}\n{children.log_tail('receiver')}")
     return ReceiverClient(int(line.split()[1]))
@@ -71,23 +63,28 @@ class Arrivals:
     total: int = 0  # requests for this phase's deliveries, repeats included
     missing: int = 0
     unexpected: int = 0  # requests for deliveries this phase never made
+    late: int = 0  # requests for expected deliveries after the deadline (not in `first`)
 
     @property
     def duplicates(self) -> int:
         return self.total - len(self.first)
 
 
-def match(receipts: Iterable[Receipt], expected: set[Key]) -> Arrivals:
-    """What arrived of what was expected: first receipts, repeats, strangers."""
+def match(
+    receipts: Iterable[Receipt], expected: set[Key], deadline: float | None = None
+) -> Arrivals:
+    """What arrived of what was expected: first receipts, repeats, strangers;
+    with a `deadline`, what arrived after it counts as late, not as arrived."""
     arrivals = Arrivals()
     for r in receipts:
         key = (r.event_id, r.path)
         if key not in expected:
             arrivals.unexpected += 1
-            continue
-        arrivals.total += 1
-        if key not in arrivals.first:
-            arrivals.first[key] = r.at
+        elif deadline is not None and r.at > deadline:
+            arrivals.late += 1
+        else:
+            arrivals.total += 1
+            arrivals.first.setdefault(key, r.at)
     arrivals.missing = len(expected) - len(arrivals.first)
     return arrivals
 

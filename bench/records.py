@@ -1,10 +1,12 @@
 """What the database recorded of a phase's deliveries (the receiver sees a
-request before the worker records its outcome), and tidying it between phases."""
+request before the worker records its outcome), and tidying it between phases
+(or, for the isolation benchmark, emptying it between scenarios)."""
 
 from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass
@@ -23,7 +25,7 @@ def wait_db_settled(phase: str, expected: int, stall_timeout: float) -> DbState:
     succeeded, or nothing changed for `stall_timeout`."""
     from django.db.models import Count
 
-    from deliveries.models import Delivery, DeliveryAttempt
+    from deliveries.models import Delivery
 
     last, last_change = None, time.monotonic()
     while True:
@@ -41,8 +43,27 @@ def wait_db_settled(phase: str, expected: int, stall_timeout: float) -> DbState:
             break
         time.sleep(0.25)
     done_at = time.time()
-    attempts = DeliveryAttempt.objects.filter(delivery__event__resource_type=phase).count()
-    return DbState(by_status, attempts, done_at)
+    return DbState(by_status, attempts_recorded(phase), done_at)
+
+
+def attempts_recorded(phase: str) -> int:
+    from deliveries.models import DeliveryAttempt
+
+    return DeliveryAttempt.objects.filter(delivery__event__resource_type=phase).count()
+
+
+def statuses_by_webhook(phase: str) -> dict[tuple[Any, str], int]:
+    """How many of a phase's deliveries each webhook has, per status."""
+    from django.db.models import Count
+
+    from deliveries.models import Delivery
+
+    rows = (
+        Delivery.objects.filter(event__resource_type=phase)
+        .values_list("webhook_id", "status")
+        .annotate(n=Count("id"))
+    )
+    return {(webhook_id, status): n for webhook_id, status, n in rows}
 
 
 def vacuum_analyze() -> float:
@@ -61,3 +82,15 @@ def vacuum_analyze() -> float:
     with connection.cursor() as cursor:  # autocommit: VACUUM refuses a transaction
         cursor.execute(f"VACUUM (ANALYZE) {', '.join(tables)}")
     return time.monotonic() - started
+
+
+def empty_tables() -> None:
+    """Events, deliveries, attempts and webhooks gone: what comes next starts clean."""
+    from django.db import connection
+
+    from deliveries.models import Delivery, DeliveryAttempt, Event
+    from hooks.models import Webhook
+
+    tables = [m._meta.db_table for m in (DeliveryAttempt, Delivery, Event, Webhook)]
+    with connection.cursor() as cursor:
+        cursor.execute(f"TRUNCATE {', '.join(tables)} CASCADE")

@@ -23,36 +23,62 @@ PLATFORM = ("worker", "web", "postgres", "redis")
 
 def percentile(sorted_values: Sequence[float], pct: float) -> float:
     """Nearest-rank percentile of an already sorted, non-empty sequence."""
-    rank = max(1, math.ceil(pct / 100 * len(sorted_values)))
-    return sorted_values[rank - 1]
+    value = percentile_within(sorted_values, pct)
+    if value is None:
+        raise ValueError("percentile of no values")
+    return value
 
 
-def spread_ms(values: Sequence[float]) -> str:
-    """p50/p95/p99/max of seconds, in milliseconds."""
+def percentile_within(
+    sorted_values: Sequence[float], pct: float, *, missing: int = 0
+) -> float | None:
+    """Nearest-rank percentile of sorted values, with `missing` more values
+    known only to be larger than all of them (deliveries that never arrived
+    within a bound). None when the rank falls among the missing ones, or
+    there are no values at all."""
+    rank = max(1, math.ceil(pct / 100 * (len(sorted_values) + missing)))
+    return sorted_values[rank - 1] if rank <= len(sorted_values) else None
+
+
+def spread_ms(values: Sequence[float], missing: int = 0) -> str:
+    """p50/p95/p99/max of seconds, in milliseconds; with `missing` values
+    beyond a bound, a percentile among them shows as "beyond bound"."""
     v = sorted(values)
-    if not v:
+    if not v and not missing:
         return "no samples"
-    return (
-        f"p50 {percentile(v, 50) * 1000:.1f} ms  p95 {percentile(v, 95) * 1000:.1f} ms  "
-        f"p99 {percentile(v, 99) * 1000:.1f} ms  max {v[-1] * 1000:.1f} ms"
-    )
+
+    def show(pct: float) -> str:
+        x = percentile_within(v, pct, missing=missing)
+        return "beyond bound" if x is None else f"{x * 1000:.1f} ms"
+
+    top = f"{v[-1] * 1000:.1f} ms" if v else "-"
+    return f"p50 {show(50)}  p95 {show(95)}  p99 {show(99)}  max{' received' * bool(missing)} {top}"
 
 
 def memory_line(peak: tuple[int, int]) -> str:
     return f"peak worker RSS: {peak[0] / MiB:.0f} MiB  (PSS {peak[1] / MiB:.0f} MiB)"
 
 
-def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
-    """CPU seconds per group between two snapshots, and "other": what the
-    machine spent that none of them did (another test run, the kernel...)."""
-    used = {g: after.get(g, 0) - before.get(g, 0) for g in GROUPS}
-    busy = after["machine"] - before["machine"]
+def cpu_used(before: dict[str, float], after: dict[str, float]) -> dict[str, float]:
+    """CPU seconds per group between two snapshots (the groups `after` has),
+    steal, and "other": what the machine spent that none of them did
+    (another test run, the kernel...)."""
+    used = {g: after[g] - before.get(g, 0) for g in GROUPS if g in after}
     used["steal"] = after["steal"] - before["steal"]
+    busy = after["machine"] - before["machine"]
     used["other"] = max(0.0, busy - sum(used.values()))
-    parts = "  ".join(f"{g} {v:.1f}" for g, v in used.items() if g in after or g == "other")
+    return used
+
+
+def cpu_line(before: dict[str, float], after: dict[str, float]) -> str:
+    used = cpu_used(before, after)
+    busy = after["machine"] - before["machine"]
+    wall = after["wall"] - before["wall"]
+    parts = "  ".join(f"{g} {v:.1f}" for g, v in used.items())
     return (
         f"CPU seconds: {parts}  (machine busy {busy:.1f} of "
-        f"{(after['wall'] - before['wall']) * (os.cpu_count() or 1):.1f} core-seconds)"
+        f"{wall * (os.cpu_count() or 1):.1f} core-seconds; "
+        f"other = {used['other'] / max(wall, 1e-9):.2f} cores)"
     )
 
 

@@ -25,8 +25,6 @@ hardly moves when something else shares the machine, unlike deliveries/s.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import signal
 import sys
 from collections.abc import Sequence
@@ -38,7 +36,12 @@ from pathlib import Path
 sys.path[0] = str(Path(__file__).resolve().parent.parent)
 
 from bench import phases  # noqa: E402
-from bench.common import ROOT, machine_busy, require_local  # noqa: E402
+from bench.common import (  # noqa: E402
+    ROOT,
+    add_system_options,
+    check_system_options,
+    machine_busy,
+)
 from bench.records import vacuum_analyze  # noqa: E402
 from bench.report import ready_line, summary  # noqa: E402
 from bench.stack import running  # noqa: E402
@@ -69,24 +72,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=20, help="latency phase: seconds")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
-    p.add_argument(
-        "--database-url",
-        default=os.environ.get(
-            "BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webhooks_bench"
-        ),
-        help="dropped and created again at start",
-    )
-    p.add_argument(
-        "--redis-url",
-        default=os.environ.get("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
-        help="flushed at start",
-    )
-    p.add_argument(
-        "--env",
-        action="append",
-        default=[],
-        metavar="NAME=VALUE",
-        help="extra setting for every process, e.g. WEBHOOK_BATCH_SIZE=10 (repeatable)",
+    add_system_options(
+        p,
+        database=("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webhooks_bench"),
+        redis=("BENCH_REDIS_URL", "redis://127.0.0.1:6379/14"),
+        redis_help="flushed at start",
+        env_help="extra setting for every process, e.g. WEBHOOK_BATCH_SIZE=10 (repeatable)",
     )
     p.add_argument(
         "--stall-timeout", type=float, default=30, help="give up after this long without progress"
@@ -97,7 +88,6 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         default=ROOT,
         help="the checkout to benchmark (another copy, to compare a change)",
     )
-    p.add_argument("--keep-var", action="store_true", help="keep the temporary VAR_DIR and logs")
     args = p.parse_args(argv)
     names = ("events", "webhooks", "workers", "concurrency", "publishers", "web_workers", "batch")
     for name in names:
@@ -105,10 +95,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.rate <= 0 or args.duration <= 0:
         p.error("--rate and --duration must be positive")
-    for item in args.env:
-        if not re.fullmatch(r"[A-Z_][A-Z0-9_]*=.*", item):
-            p.error(f"--env {item!r}: use NAME=VALUE")
-    require_local(p, args.database_url, args.redis_url)
+    check_system_options(p, args)
     return args
 
 

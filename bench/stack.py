@@ -1,5 +1,7 @@
 """The system under test: a fresh database and Redis, the receiver, Celery
 workers and (--via api) gunicorn, started on 127.0.0.1 and stopped again.
+`running` builds bench/run.py's; bench/isolation_stack.py builds its own from
+the same pieces (`scratch`, `reset_database`, `start_redis`, `start_workers`...).
 
 The commands here are not shared with webhooks_project/run.py (`make run`) on
 purpose: the benchmark drives any checkout (--project-dir), older ones
@@ -18,7 +20,8 @@ import socket
 import sys
 import tempfile
 from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import ExitStack, contextmanager, suppress
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -32,21 +35,54 @@ from bench.publishers import EVENT_TYPE, ApiPublisher, Publisher, PythonPublishe
 from bench.receipts import start_receiver
 
 
+@dataclass
+class Scratch:
+    """A run's temporary VAR_DIR, the children started in it, and what else
+    to undo on the way out (after the children are stopped)."""
+
+    var_dir: Path
+    children: Children
+    cleanup: ExitStack
+
+
+@contextmanager
+def scratch(prefix: str, project: Path, *, keep: bool) -> Iterator[Scratch]:
+    """A temporary VAR_DIR for the children of a run; on the way out stop
+    every child, then undo what was registered in `cleanup` (samplers, the
+    database's lock), close Django's connections and remove the logs (unless
+    `keep`)."""
+    var_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    children = Children(var_dir, project)
+    try:
+        with ExitStack() as cleanup:
+            try:
+                yield Scratch(var_dir, children, cleanup)
+            finally:
+                # Children first: nothing below may keep them running after we exit.
+                children.stop_all()
+    finally:
+        with suppress(Exception):
+            from django.db import connections
+
+            connections.close_all()
+        if keep:
+            print(f"kept {var_dir}")
+        else:
+            shutil.rmtree(var_dir, ignore_errors=True)
+
+
 @contextmanager
 def running(args: argparse.Namespace) -> Iterator[Bench]:
     """Start everything for `args`; on the way out stop every child, release
     the database's lock and remove the logs (unless --keep-var)."""
-    var_dir = Path(tempfile.mkdtemp(prefix="webhooks-bench-"))
     project = args.project_dir.resolve()
-    children = Children(var_dir, project)
-    rss: RssSampler | None = None
-    lock: Any = None
-    try:
-        env = child_env(args, var_dir)
+    with scratch("webhooks-bench-", project, keep=args.keep_var) as run:
+        children = run.children
+        env = child_env(args, run.var_dir)
         print(
             f"setting up: {args.database_url} (recreated), {args.redis_url} (flushed)", flush=True
         )
-        lock = reset_database(args.database_url)
+        run.cleanup.callback(reset_database(args.database_url).close)  # releases the lock
         flush_redis(args.redis_url)
         token = bootstrap(env, project)
         setup_django(env, project)
@@ -67,30 +103,16 @@ def running(args: argparse.Namespace) -> Iterator[Bench]:
             publisher = PythonPublisher()
         rss = RssSampler(worker_pids)
         rss.start()
+        run.cleanup.callback(rss.stop)
         yield Bench(
             args=args,
-            var_dir=var_dir,
+            var_dir=run.var_dir,
             children=children,
             receiver=receiver,
             publisher=publisher,
             cpu=CpuGroups(roots),
             rss=rss,
         )
-    finally:
-        # Children first: nothing below may keep them running after we exit.
-        children.stop_all()
-        if rss is not None:
-            rss.stop()
-        with suppress(Exception):
-            from django.db import connections
-
-            connections.close_all()
-        if lock is not None:
-            lock.close()  # releases the advisory lock
-        if args.keep_var:
-            print(f"kept {var_dir}")
-        else:
-            shutil.rmtree(var_dir, ignore_errors=True)
 
 
 def reset_database(url: str) -> Any:
@@ -114,6 +136,33 @@ def flush_redis(url: str) -> None:
     client.close()
 
 
+def start_redis(children: Children, var_dir: Path) -> str:
+    """A private redis-server on a free port, without persistence; its URL."""
+    import redis
+
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("no redis-server on PATH: give --redis-url")
+    port = free_port()
+    cmd = [binary, "--bind", "127.0.0.1", "--port", str(port), "--save", ""]
+    cmd += ["--appendonly", "no", "--dir", str(var_dir)]
+    children.start("redis", cmd, dict(os.environ))
+    url = f"redis://127.0.0.1:{port}/0"
+
+    def answers() -> bool:
+        return bool(redis.Redis.from_url(url, socket_timeout=1).ping())
+
+    children.wait_until("redis-server", answers, timeout=15)
+    return url
+
+
+def free_port() -> int:
+    """A port free on 127.0.0.1 now (the tiny race until it is bound is harmless here)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def child_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
     """The environment of every child, and of this process's Django."""
     env = dict(os.environ)
@@ -133,12 +182,14 @@ def child_env(args: argparse.Namespace, var_dir: Path) -> dict[str, str]:
     return env
 
 
+def migrate(env: dict[str, str], project: Path) -> None:
+    run_checked([sys.executable, "manage.py", "migrate", "--noinput", "-v", "0"], env, project, 300)
+
+
 def bootstrap(env: dict[str, str], project: Path) -> str:
     """Migrate and bootstrap the project; returns the root admin's API token."""
-    python = sys.executable
-    migrate = [python, "manage.py", "migrate", "--noinput", "-v", "0"]
-    run_checked(migrate, env, project, timeout=300)
-    out = run_checked([python, "manage.py", "bootstrap"], env, project, timeout=120)
+    migrate(env, project)
+    out = run_checked([sys.executable, "manage.py", "bootstrap"], env, project, timeout=120)
     match = re.search(r"API token:\s+(\S+)", out)
     if not match:
         raise RuntimeError(f"no API token in bootstrap output:\n{out}")
@@ -208,9 +259,7 @@ def start_workers(args: argparse.Namespace, env: dict[str, str], children: Child
 
 def start_web(args: argparse.Namespace, env: dict[str, str], children: Children) -> tuple[int, int]:
     """Start gunicorn on a free port and wait until it is healthy; (port, pid)."""
-    with socket.socket() as s:  # a free port; the tiny race is harmless here
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = free_port()
     # The project's gunicorn settings (gthread workers), as in production;
     # an older checkout (--project-dir) may not have them.
     conf = args.project_dir / "webhooks_project" / "gunicorn_conf.py"

@@ -3,35 +3,27 @@ deliveries, the verdict against issue 9's targets, the webhook layout."""
 
 from __future__ import annotations
 
-import sys
-from pathlib import Path
-
 import pytest
 
-# bench/ is a directory of scripts, not a package: its modules import each
-# other by bare name (`from common import ...`), as they do when run. On the
-# path just for this import, so its names shadow nothing in other tests.
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "bench"))
-try:
-    import isolation
-finally:
-    del sys.path[0]
+from bench.isolation import parse_args
+from bench.isolation_scenarios import scenarios, verdict
+from bench.report import percentile_within
 
 
 def test_percentile_is_nearest_rank():
     values = [float(i) for i in range(1, 101)]
-    assert isolation.percentile(values, 50) == 50.0
-    assert isolation.percentile(values, 99) == 99.0
-    assert isolation.percentile(values, 100) == 100.0
-    assert isolation.percentile([7.0], 99) == 7.0
+    assert percentile_within(values, 50) == 50.0
+    assert percentile_within(values, 99) == 99.0
+    assert percentile_within(values, 100) == 100.0
+    assert percentile_within([7.0], 99) == 7.0
 
 
 def test_missing_deliveries_count_as_slower_than_any_received():
     received = [0.1] * 98
     # Two never arrived: p99 of 100 falls on one of them.
-    assert isolation.percentile(received, 99, missing=2) is None
-    assert isolation.percentile(received, 50, missing=2) == 0.1
-    assert isolation.percentile([], 50, missing=0) is None
+    assert percentile_within(received, 99, missing=2) is None
+    assert percentile_within(received, 50, missing=2) == 0.1
+    assert percentile_within([], 50, missing=0) is None
 
 
 def checks(**overrides):
@@ -45,7 +37,7 @@ def checks(**overrides):
         lossless=False,
     )
     given.update(overrides)
-    return [c.ok for c in isolation.verdict(**given)]
+    return [c.ok for c in verdict(**given)]
 
 
 def test_verdict_scenario_a_targets():
@@ -65,7 +57,7 @@ def test_verdict_scenario_b_targets():
 
 @pytest.mark.parametrize("name", ["A", "B", "C"])
 def test_layout_spreads_the_bad_webhooks(name):
-    scenario = isolation.scenarios(isolation.parse_args([]))[name]
+    scenario = scenarios(parse_args([]))[name]
     layout = scenario.layout()
     assert len(layout) == scenario.webhooks
     for mode, count in scenario.bad.items():
@@ -75,3 +67,36 @@ def test_layout_spreads_the_bad_webhooks(name):
         bad = [i for i, m in enumerate(layout) if m != "ok"]
         assert bad == list(range(0, 200, 5))  # one in five, hang and fail in turn
         assert [layout[i] for i in bad[:4]] == ["hang", "fail", "hang", "fail"]
+
+
+def test_scenario_titles_name_the_rates_on_the_command_line():
+    table = scenarios(parse_args(["--rate-a", "40", "--slow-seconds", "3"]))
+
+    assert table["A"].title == "10 healthy + 2 hanging webhooks, global scope, 40 events/s"
+    assert table["C"].title == (
+        "10 healthy + 2 slow webhooks (answer after 3 s), global scope, 30 events/s"
+    )
+    assert table["B"].rate == 200 and table["B"].local
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["--scenarios", "D"],
+        ["--drain", "0"],
+        ["--env", "lower=1"],
+        ["--database-url", "postgres://postgres@db.example:5432/x"],
+    ],
+)
+def test_bad_options_are_refused(argv, capsys):
+    with pytest.raises(SystemExit):
+        parse_args(argv)
+    assert "error" in capsys.readouterr().err
+
+
+def test_options_feed_bench_stacks_one_prefork_worker():
+    args = parse_args(["--scenarios", "a, b"])
+
+    assert args.scenario_names == ["A", "B"]
+    assert (args.workers, args.pool, args.fair) == (1, "prefork", False)
+    assert args.redis_url == ""  # a private redis-server

@@ -4,7 +4,7 @@ import pytest
 
 from bench.changelist_fill import FILL_SQL, split_sql, sql_steps
 from bench.receipts import Receipt, expected_keys, match
-from bench.report import percentile, spread_ms
+from bench.report import cpu_line, cpu_used, percentile, spread_ms
 
 
 def test_percentile_is_nearest_rank():
@@ -74,3 +74,36 @@ def test_the_fill_file_runs_its_four_steps_in_order():
 
     assert [name for name, _ in steps] == ["helpers", "events", "deliveries", "attempts"]
     assert all(split_sql(sql) for _, sql in steps)
+
+
+def test_spread_with_missing_values_shows_what_falls_beyond_the_bound():
+    assert spread_ms([0.001] * 97, missing=3) == (
+        "p50 1.0 ms  p95 1.0 ms  p99 beyond bound  max received 1.0 ms"
+    )
+    assert spread_ms([], missing=2) == (
+        "p50 beyond bound  p95 beyond bound  p99 beyond bound  max received -"
+    )
+
+
+def test_match_with_a_deadline_counts_late_receipts_apart():
+    expected = expected_keys(["e1"], webhooks=2)
+    receipts = [
+        Receipt("e1", "/hook/0", 1.0),
+        Receipt("e1", "/hook/1", 9.0),  # after the deadline
+        Receipt("other", "/hook/0", 9.0),
+    ]
+
+    arrivals = match(receipts, expected, deadline=5.0)
+
+    assert arrivals.first == {("e1", "/hook/0"): 1.0}
+    assert (arrivals.missing, arrivals.late, arrivals.unexpected) == (1, 1, 1)
+
+
+def test_cpu_used_puts_what_no_group_used_in_other():
+    before = {"worker": 1.0, "machine": 10.0, "steal": 0.0, "wall": 0.0}
+    after = {"worker": 3.0, "postgres": 1.0, "machine": 15.0, "steal": 0.5, "wall": 2.0}
+
+    used = cpu_used(before, after)
+
+    assert used == {"worker": 2.0, "postgres": 1.0, "steal": 0.5, "other": 1.5}
+    assert cpu_line(before, after).endswith("other = 0.75 cores)")
