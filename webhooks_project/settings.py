@@ -260,7 +260,9 @@ WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
 # Endpoint isolation (docs/operations.md#endpoint-isolation). At most this many
 # deliveries are in flight to one webhook across all workers (a webhook may set
 # its own): a dead endpoint holds this many sending slots, never a worker.
-WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 10, minimum=1)
+# In flight means from claim to record, our own database writes included, so
+# it also bounds a fast endpoint's rate (25 slots / ~50 ms is ~500/s here).
+WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 25, minimum=1)
 # While slow requests are in flight, a worker keeps claiming other due work
 # every this many milliseconds (its message's batch never waits for them),
 # for at most WEBHOOK_SEND_LOOP_SECONDS before it lets its task end.
