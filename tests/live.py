@@ -57,8 +57,13 @@ def worker_env(
 class CeleryProcess:
     """A `celery worker` (or `beat`) subprocess in its own process group."""
 
-    def __init__(self, kind: str, env: dict[str, str], log_dir: Path):
+    def __init__(
+        self, kind: str, env: dict[str, str], log_dir: Path, *, like_make_run: bool = False
+    ):
+        """like_make_run: a worker with gossip, mingle and heartbeat on, as
+        `make run` and production run it (tests turn them off to start faster)."""
         self.kind, self.env, self.log_dir = kind, env, log_dir
+        self.like_make_run = like_make_run
         self.process: subprocess.Popen | None = None
         self.runs = 0
 
@@ -83,15 +88,9 @@ class CeleryProcess:
             "INFO",
         ]
         if self.kind == "worker":
-            args += [
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"test{self.runs}@%h",
-            ]
+            args += ["--concurrency", "2", "--hostname", f"test{self.runs}@%h"]
+            if not self.like_make_run:
+                args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         else:
             args += ["--schedule", str(self.log_dir / "beat-schedule")]
         with open(self.log_path, "wb") as log:
