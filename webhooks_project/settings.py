@@ -79,6 +79,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every answer: reads what a refused request left of
+    # its body, so the client's next request on the connection still works.
+    "webhooks_project.middleware.DrainRequestBody",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from the app server itself, so `make run`
     # and the docker image need no separate web server.
