@@ -102,6 +102,20 @@ def stop_all(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
             child.process.wait()
 
 
+def web_command(bind: str) -> list[str]:
+    """gunicorn as production runs it (its settings: webhooks_project/gunicorn_conf.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:webhooks_project.gunicorn_conf",
+        "webhooks_project.wsgi",
+        "--bind",
+        bind,
+    ]
+
+
 def web_answers(url: str) -> bool:
     try:
         with urllib.request.urlopen(url, timeout=1):
@@ -136,18 +150,7 @@ def main() -> int:
 
     python = sys.executable
     commands = {
-        "web": [
-            python,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:webhooks_project.gunicorn_conf",
-            "webhooks_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            "-",
-        ],
+        "web": [*web_command(f"127.0.0.1:{port}"), "--access-logfile", "-"],
         "worker": [
             python,
             "-m",

@@ -8,7 +8,6 @@ from kombu's Redis transport) and nothing was delivered after that.
 
 from __future__ import annotations
 
-import socket
 import time
 
 import pytest
@@ -17,7 +16,7 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
-from tests.live import CeleryProcess, wait_until, worker_env
+from tests.live import CeleryProcess, free_port, wait_until, worker_env
 from webhooks_project.redis_server import start_redis
 
 from .conftest import WORKER_SETTINGS
@@ -26,12 +25,6 @@ pytestmark = pytest.mark.integration
 
 RESTARTS = 4
 PER_ROUND = 24
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class PrivateRedis:

@@ -21,15 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.live import ROOT, wait_until
+from tests.live import ROOT, free_port, wait_until
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def descendants(pid: int) -> set[int]:

@@ -13,20 +13,14 @@ import http.client
 import json
 import socket
 import subprocess
-import sys
 
 import pytest
 
 from hooks.services import token_issue
-from tests.live import ROOT, wait_until, worker_env
+from tests.live import ROOT, free_port, wait_until, worker_env
+from webhooks_project.run import web_command
 
 pytestmark = pytest.mark.integration
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def answers(port: int) -> bool:
@@ -44,18 +38,7 @@ def web(django_db_setup, transactional_db, redis_url, tmp_path):
     env = worker_env({}, redis_url=redis_url, var_dir=tmp_path)
     with open(tmp_path / "web.log", "wb") as log:
         process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:webhooks_project.gunicorn_conf",
-                "webhooks_project.wsgi",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "1",
-            ],
+            [*web_command(f"127.0.0.1:{port}"), "--workers", "1"],
             cwd=ROOT,
             env=env,
             stdout=log,
