@@ -159,7 +159,11 @@ def test_a_process_that_dies_is_started_again(make_run):
         pid: Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
         for pid in descendants(make_run.process.pid)
     }
-    worker = next(p for p, cmd in children.items() if "celery" in cmd and " worker" in cmd)
+    worker = next(  # its main process, the leader of its group (not a pool process)
+        p
+        for p, cmd in children.items()
+        if "celery" in cmd and " worker" in cmd and os.getpgid(p) == p
+    )
     redis = next(p for p, cmd in children.items() if "redis-server" in cmd)
 
     # When the worker crashes, and the private Redis dies
