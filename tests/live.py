@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -57,8 +58,13 @@ def worker_env(
 class CeleryProcess:
     """A `celery worker` (or `beat`) subprocess in its own process group."""
 
-    def __init__(self, kind: str, env: dict[str, str], log_dir: Path):
+    def __init__(
+        self, kind: str, env: dict[str, str], log_dir: Path, *, like_make_run: bool = False
+    ):
+        """like_make_run: a worker with gossip, mingle and heartbeat on, as
+        `make run` and production run it (tests turn them off to start faster)."""
         self.kind, self.env, self.log_dir = kind, env, log_dir
+        self.like_make_run = like_make_run
         self.process: subprocess.Popen | None = None
         self.runs = 0
 
@@ -83,15 +89,9 @@ class CeleryProcess:
             "INFO",
         ]
         if self.kind == "worker":
-            args += [
-                "--concurrency",
-                "2",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-                "--hostname",
-                f"test{self.runs}@%h",
-            ]
+            args += ["--concurrency", "2", "--hostname", f"test{self.runs}@%h"]
+            if not self.like_make_run:
+                args += ["--without-gossip", "--without-mingle", "--without-heartbeat"]
         else:
             args += ["--schedule", str(self.log_dir / "beat-schedule")]
         with open(self.log_path, "wb") as log:
@@ -127,6 +127,13 @@ class CeleryProcess:
     def log_tail(self, lines: int = 60) -> str:
         text = self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
         return "\n".join(text.splitlines()[-lines:])
+
+
+def free_port() -> int:
+    """A TCP port nothing listens on now, for a server a test starts."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def wait_until(

@@ -6,6 +6,8 @@ https://docs.gunicorn.org/en/stable/settings.html
 
 import os
 
+from webhooks_project.middleware import DRAIN_MAX_BYTES
+
 # Threads: an API call spends most of its time waiting on PostgreSQL and
 # Redis, and a sync worker sits idle through it. gthread workers also keep a
 # client's connection open between requests, where sync workers close it
@@ -16,3 +18,23 @@ worker_class = "gthread"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 threads = int(os.environ.get("WEB_THREADS", "4"))
 keepalive = 5
+# On SIGTERM, requests in flight get this long to finish before the workers
+# are killed. API requests take milliseconds; gunicorn's default (30 s) is
+# longer than docker's stop timeout (10 s) and made Ctrl-C of `make run` slow.
+graceful_timeout = int(os.environ.get("WEB_GRACEFUL_TIMEOUT", "5"))
+
+
+def pre_request(worker, req) -> None:
+    """Answer `Connection: close` to a body too big to drain after the answer.
+
+    webhooks_project/middleware.py reads what the application left of a body,
+    up to DRAIN_MAX_BYTES, so the client can reuse its connection; a larger
+    body, or one of unknown length (chunked), is left unread, and its answer
+    must tell the client the connection ends with it.
+    """
+    worker.log.debug("%s %s", req.method, req.path)
+    headers = dict(req.headers)
+    length = headers.get("CONTENT-LENGTH", "")
+    too_big = length.isdigit() and int(length) > DRAIN_MAX_BYTES
+    if too_big or "TRANSFER-ENCODING" in headers:
+        req.must_close = True

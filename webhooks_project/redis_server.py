@@ -40,6 +40,11 @@ def ensure_redis(url: str, *, workdir: Path, log=print) -> subprocess.Popen | No
     """Return None if Redis answers at `url`; else start one there and return it."""
     if redis_answers(url):
         return None
+    return start_redis(url, workdir=workdir, log=log)
+
+
+def start_redis(url: str, *, workdir: Path, log=print) -> subprocess.Popen:
+    """Start a private, empty redis-server at `url` and wait until it answers."""
     parts = urlsplit(url)
     host, port = parts.hostname or "127.0.0.1", parts.port or 6379
     if host not in LOCAL_HOSTS:
@@ -70,11 +75,15 @@ def ensure_redis(url: str, *, workdir: Path, log=print) -> subprocess.Popen | No
             ],
             stdout=logfile,
             stderr=subprocess.STDOUT,
+            # Its own process group: a Ctrl-C meant for `make run` reaches
+            # run.py, which stops Redis last, after the processes using it.
+            process_group=0,
         )
     deadline = time.monotonic() + 10
     while not redis_answers(url):
         if process.poll() is not None or time.monotonic() > deadline:
             process.kill()
+            process.wait()
             raise SystemExit(f"The private redis-server did not start; see {workdir}/redis.log")
         time.sleep(0.1)
     return process

@@ -1,19 +1,129 @@
 """`make run`: the whole system in the foreground (web, worker, beat).
 
 Starts a private Redis if none answers at REDIS_URL, migrates, makes sure an
-admin login and API token exist (and prints them), then runs gunicorn, a
-Celery worker and celery-beat until Ctrl-C or until one of them stops.
+admin login and API token exist, then runs gunicorn, a Celery worker and
+celery-beat, and prints where to log in once the web server answers.
+
+It supervises them: a process that exits is started again after a backoff
+(1 s, doubling up to 30 s; back to 1 s once it has run for a minute), with
+one log line, and a private Redis that dies is started again (empty: the
+sweeper re-queues what it held). Ctrl-C stops everything within a few
+seconds: each child runs in its own process group, gets SIGTERM, and after
+STOP_TIMEOUT whatever is left of its group (a gunicorn worker stuck on a
+browser's idle keep-alive connection, a task mid-request) gets SIGKILL.
 """
 
 from __future__ import annotations
 
+import contextlib
+import io
 import os
 import signal
 import subprocess
 import sys
 import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
+from dataclasses import dataclass
 
 import django
+
+STOP_TIMEOUT = 5.0  # seconds from Ctrl-C to SIGKILL for what is still running
+BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
+
+
+def log(message: str) -> None:
+    print(f"[run] {message}", flush=True)
+
+
+@dataclass
+class Child:
+    """One supervised process: how to start it, and when to start it again."""
+
+    name: str
+    start: Callable[[], subprocess.Popen]
+    process: subprocess.Popen | None = None
+    started_at: float = 0.0
+    restarts: int = 0
+    backoff: float = BACKOFF_FIRST
+    restart_at: float | None = None
+
+    def launch(self) -> None:
+        self.process, self.started_at, self.restart_at = self.start(), time.monotonic(), None
+
+    def check(self) -> None:
+        """Reap the process if it exited (no zombie), and restart it when due."""
+        now = time.monotonic()
+        if self.restart_at is not None:
+            if now >= self.restart_at:
+                self.restarts += 1
+                try:
+                    self.launch()
+                except SystemExit as exc:  # start_redis could not start it
+                    log(f"{self.name} did not start ({exc}); trying again in {self.backoff:g} s")
+                    self._schedule(now)
+            return
+        if self.process is None or self.process.poll() is None:
+            return
+        if now - self.started_at > STABLE_AFTER:
+            self.backoff = BACKOFF_FIRST
+        log(
+            f"{self.name} exited with {self.process.returncode}; "
+            f"starting it again in {self.backoff:g} s"
+        )
+        self._schedule(now)
+
+    def _schedule(self, now: float) -> None:
+        self.restart_at = now + self.backoff
+        self.backoff = min(self.backoff * 2, BACKOFF_MAX)
+
+    def signal_group(self, signum: int) -> None:
+        if self.process is not None:
+            with contextlib.suppress(ProcessLookupError):  # the whole group is gone
+                os.killpg(self.process.pid, signum)
+
+
+def stop_all(children: list[Child], timeout: float = STOP_TIMEOUT) -> None:
+    """SIGTERM each group, wait up to `timeout`, SIGKILL the groups that are left."""
+    for child in children:
+        child.signal_group(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for child in children:
+        if child.process is None:
+            continue
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            child.process.wait(timeout=max(deadline - time.monotonic(), 0))
+    for child in children:
+        # Also when the group leader exited: a gunicorn worker it left behind
+        # still belongs to the group.
+        child.signal_group(signal.SIGKILL)
+        if child.process is not None:
+            child.process.wait()
+
+
+def web_command(bind: str) -> list[str]:
+    """gunicorn as production runs it (its settings: webhooks_project/gunicorn_conf.py)."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-c",
+        "python:webhooks_project.gunicorn_conf",
+        "webhooks_project.wsgi",
+        "--bind",
+        bind,
+    ]
+
+
+def web_answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=1):
+            return True
+    except urllib.error.HTTPError:
+        return True  # an answer, even an error page
+    except OSError:
+        return False
 
 
 def main() -> int:
@@ -25,27 +135,22 @@ def main() -> int:
     from django.conf import settings
     from django.core.management import call_command
 
-    from webhooks_project.redis_server import ensure_redis
+    from webhooks_project.redis_server import redis_answers, start_redis
 
     port = os.environ.get("PORT", "8000")
-    redis_process = ensure_redis(settings.REDIS_URL, workdir=settings.VAR_DIR / "redis")
+    redis_dir = settings.VAR_DIR / "redis"
+    redis_child = None
+    if not redis_answers(settings.REDIS_URL):
+        redis_child = Child("redis", lambda: start_redis(settings.REDIS_URL, workdir=redis_dir))
+        redis_child.launch()
     call_command("migrate", interactive=False, verbosity=0)
     call_command("collectstatic", interactive=False, verbosity=0)
-    call_command("bootstrap")
+    credentials = io.StringIO()
+    call_command("bootstrap", stdout=credentials)
+
     python = sys.executable
     commands = {
-        "web": [
-            python,
-            "-m",
-            "gunicorn",
-            "-c",
-            "python:webhooks_project.gunicorn_conf",
-            "webhooks_project.wsgi",
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--access-logfile",
-            "-",
-        ],
+        "web": [*web_command(f"127.0.0.1:{port}"), "--access-logfile", "-"],
         "worker": [
             python,
             "-m",
@@ -69,11 +174,13 @@ def main() -> int:
             str(settings.VAR_DIR / "celerybeat-schedule"),
         ],
     }
-    processes = {name: subprocess.Popen(cmd) for name, cmd in commands.items()}
-    print(
-        f"\nAdmin: http://127.0.0.1:{port}/admin/   API: http://127.0.0.1:{port}/api/v1/\n",
-        flush=True,
-    )
+
+    def starter(command: list[str]) -> Callable[[], subprocess.Popen]:
+        # Its own process group: Ctrl-C reaches only this supervisor, which
+        # stops the children in order and can SIGKILL a whole group.
+        return lambda: subprocess.Popen(command, process_group=0)
+
+    children = [Child(name, starter(command)) for name, command in commands.items()]
 
     stopping = False
 
@@ -83,26 +190,30 @@ def main() -> int:
 
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGTERM, stop)
-    exit_code = 0
-    while not stopping:
-        for name, process in processes.items():
-            if process.poll() is not None:
-                print(f"{name} exited with {process.returncode}; stopping the rest.", flush=True)
-                exit_code, stopping = process.returncode or 1, True
-                break
-        time.sleep(0.5)
-    for process in processes.values():
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes.values():
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-    if redis_process is not None:
-        redis_process.terminate()
-        redis_process.wait(timeout=10)
-    return exit_code
+    for child in children:
+        child.launch()
+
+    admin_url = f"http://127.0.0.1:{port}/admin/"
+    announced = False
+    supervised = [*([redis_child] if redis_child else []), *children]
+    try:
+        while not stopping:
+            for child in supervised:
+                child.check()
+            if not announced and web_answers(f"{admin_url}login/"):
+                print(
+                    f"\n{credentials.getvalue().rstrip()}\n\n"
+                    f"Admin: {admin_url}   API: http://127.0.0.1:{port}/api/v1/\n",
+                    flush=True,
+                )
+                announced = True
+            time.sleep(0.2)
+    finally:
+        log("stopping")
+        stop_all(children)
+        if redis_child is not None:  # last: the others use it until they stop
+            stop_all([redis_child])
+    return 0
 
 
 if __name__ == "__main__":

@@ -80,6 +80,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First, so it sees every answer: reads what a refused request left of
+    # its body, so the client's next request on the connection still works.
+    "webhooks_project.middleware.DrainRequestBody",
     "django.middleware.security.SecurityMiddleware",
     # Serves the admin's static files from the app server itself, so `make run`
     # and the docker image need no separate web server.
@@ -214,7 +217,20 @@ CELERY_RESULT_EXPIRES = None
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TIMEZONE = "UTC"
+# A worker must outlive its broker: wait for Redis at start, and retry a lost
+# connection for as long as it takes (Celery's default gives up after 100
+# attempts and the worker exits). webhooks_project/broker.py is kombu's Redis
+# transport with the fix that keeps a worker alive through a Redis restart.
+# https://docs.celeryq.dev/en/stable/userguide/configuration.html#broker-connection-max-retries
+CELERY_BROKER_TRANSPORT = "webhooks_project.broker:Transport"
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BROKER_CONNECTION_RETRY = True
+CELERY_BROKER_CONNECTION_MAX_RETRIES = None
+# On a lost connection, let running tasks finish rather than kill them
+# mid-request: each holds its deliveries' claim, records its own outcome, and
+# a message Redis hands out again claims nothing. (Celery 6 will default to
+# cancelling them; saying so also silences its warning.)
+CELERY_WORKER_CANCEL_LONG_RUNNING_TASKS_ON_CONNECTION_LOSS = False
 # A message is acknowledged only after its task ran; if the worker process dies
 # the message goes back to the queue. Prefetch 1 keeps a busy worker from
 # hoarding messages another worker could run.
@@ -318,7 +334,18 @@ WEBHOOK_SECRET_ROTATION_OVERLAP = env_number("WEBHOOK_SECRET_ROTATION_OVERLAP", 
 # Redis hands the unacknowledged message to another worker.
 CELERY_TASK_SOFT_TIME_LIMIT = WEBHOOK_LEASE_SECONDS * 0.8
 CELERY_TASK_TIME_LIMIT = WEBHOOK_LEASE_SECONDS * 0.9
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": CELERY_VISIBILITY_TIMEOUT}
+# https://docs.celeryq.dev/projects/kombu/en/stable/reference/kombu.transport.redis.html
+# Keepalive and a socket timeout notice a Redis that vanished without closing
+# the connection (a host lost, a failover); the health check tests an idle
+# connection before use. The timeout must exceed kombu's BRPOP wait (1 s).
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": CELERY_VISIBILITY_TIMEOUT,
+    "socket_keepalive": True,
+    "socket_timeout": 30,
+    "socket_connect_timeout": 5,
+    "retry_on_timeout": True,
+    "health_check_interval": 25,
+}
 if not WEBHOOK_LEASE_SECONDS < CELERY_VISIBILITY_TIMEOUT:
     raise ImproperlyConfigured("WEBHOOK_LEASE_SECONDS must be below CELERY_VISIBILITY_TIMEOUT")
 if not WEBHOOK_ETA_MAX < CELERY_VISIBILITY_TIMEOUT:
