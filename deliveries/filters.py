@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import django_filters as filters
 
+from core.filters import UTCDateTimeFilter
 from deliveries.models import Delivery, DeliveryStatus, Event
 
 
@@ -13,8 +14,8 @@ class DeliveryFilter(filters.FilterSet):
     event_type = filters.CharFilter(field_name="event__type")
     status = filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
     http_status = filters.NumberFilter(field_name="last_status_code")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
 
     class Meta:
         model = Delivery
@@ -34,10 +35,10 @@ class EventFilter(filters.FilterSet):
     type_prefix = filters.CharFilter(field_name="type", lookup_expr="startswith")
     account = filters.UUIDFilter(field_name="account_id")
     domain = filters.UUIDFilter(field_name="domain_id")
-    created_after = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="gte")
-    created_before = filters.IsoDateTimeFilter(field_name="created_at", lookup_expr="lt")
-    occurred_after = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
-    occurred_before = filters.IsoDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
+    created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
+    occurred_after = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
+    occurred_before = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
 
     class Meta:
         model = Event

@@ -367,3 +367,22 @@ def test_an_unknown_id_is_404(admin, delivery, method, path):
     assert response.status_code == 404, response.content[:300]
     detail = errors(response)["detail"]
     assert "not found" in detail.lower() or "matches the given query" in detail, detail
+
+
+@pytest.mark.parametrize(
+    ("path", "param"),
+    [
+        ("/api/v1/events/", "created_before"),
+        ("/api/v1/events/", "occurred_after"),
+        ("/api/v1/deliveries/", "created_after"),
+    ],
+)
+def test_a_date_filter_with_an_offset_postgresql_refuses_is_compared_in_utc(admin, path, param):
+    # given an offset Python and ISO 8601 allow but PostgreSQL does not (±15:59 at most)
+    value = "2984-10-31T22:34:12.916889+16:20"
+
+    # when
+    response = admin.get(path, {param: value})
+
+    # then it is a filter like any other, not a 500
+    assert response.status_code == 200, response.content
