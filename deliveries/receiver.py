@@ -63,6 +63,14 @@ def always(status: int) -> Responder:
     return lambda received: (status, json.dumps({"status": status}).encode())
 
 
+class _Server(ThreadingHTTPServer):
+    # socketserver's default backlog is 5: a worker opening more connections
+    # at once than that (it sends a batch concurrently) would see connect
+    # timeouts from a receiver that is merely busy.
+    request_queue_size = 128
+    daemon_threads = True
+
+
 @dataclass
 class Receiver:
     host: str = "127.0.0.1"
@@ -108,7 +116,7 @@ class Receiver:
             def log_message(self, format, *args):
                 pass
 
-        self.server = ThreadingHTTPServer((self.host, self.port), Handler)
+        self.server = _Server((self.host, self.port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
 
