@@ -85,6 +85,7 @@ def webhook_create(
     auth_password: str = "",
     timeout: float | None = None,
     max_attempts: int | None = None,
+    max_in_flight: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Webhook:
     """Create a webhook. A secret is generated when none is given (None);
@@ -112,6 +113,7 @@ def webhook_create(
         auth_password=auth_password,
         timeout=timeout,
         max_attempts=max_attempts,
+        max_in_flight=max_in_flight,
         headers=headers or {},
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
@@ -123,7 +125,7 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
         "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
-        "auth_password", "timeout", "max_attempts",
+        "auth_password", "timeout", "max_attempts", "max_in_flight",
     }
 )  # fmt: skip
 
@@ -138,12 +140,16 @@ def webhook_update(*, webhook: Webhook, **changes) -> Webhook:
         check_secret(changes["secret"])
     for name, value in changes.items():
         setattr(webhook, name, value)
+    fields = [*changes, "updated_at"]
     if "secret" in changes:
         # Setting the secret by hand ends any rotation overlap: if the old
         # secret leaked, it must stop signing now.
         webhook.previous_secret, webhook.previous_secret_expires_at = "", None
+        fields += ["previous_secret", "previous_secret_expires_at"]
     webhook.full_clean()
-    webhook.save()
+    # Only what changed: the health fields are the workers' to write
+    # (deliveries/pipeline/health.py), and this copy of them may be stale.
+    webhook.save(update_fields=fields)
     return webhook
 
 
