@@ -45,8 +45,8 @@ def conflict(message: str) -> Response:
 
 
 class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
-    """Webhooks the caller sees. The router serves deliveries.api's subclass,
-    which adds what needs the delivery table (held counts, resume)."""
+    # The router serves deliveries.api.WebhookViewSet, this plus what needs
+    # the delivery table (held counts, resume, re-enabling that drains).
 
     serializer_class = WebhookSerializer
     filterset_class = WebhookFilter
@@ -84,9 +84,9 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
             body["secret"] = serializer.instance.secret  # generated: shown this once
         return Response(body, status=status.HTTP_201_CREATED)
 
-    def perform_update(self, serializer):
-        webhook = serializer.instance
-        changes = dict(serializer.validated_data)
+    def checked_changes(self, webhook: Webhook, validated_data: dict) -> dict:
+        """The changes an update makes, once the caller's role may make them (403)."""
+        changes = dict(validated_data)
         account = changes.get("account", webhook.account)
         domain = changes.get("domain", webhook.domain)
         if "account" in changes and "domain" not in changes:
@@ -94,7 +94,11 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
         self.actor.check_webhook_scope(
             scope=changes.get("scope", webhook.scope), account=account, domain=domain
         )
-        serializer.instance = webhook_update(webhook=webhook, **changes)
+        return changes
+
+    def perform_update(self, serializer):
+        changes = self.checked_changes(serializer.instance, serializer.validated_data)
+        serializer.instance = webhook_update(webhook=serializer.instance, **changes)
 
     def perform_destroy(self, instance):
         # Deleting is changing: a role that may not have this scope may not
