@@ -46,6 +46,7 @@ from hooks.serializers import (
     TestURLSerializer,
     WebhookSerializer,
 )
+from hooks.services import webhook_update
 
 
 class RecoverThrottle(UserRateThrottle):
@@ -253,10 +254,11 @@ class DeliveryViewSet(
 
 
 class WebhookViewSet(hooks_api.WebhookViewSet):
-    """/webhooks/: hooks' webhook API plus what needs the delivery table,
-    which hooks never imports: the held count on the detail, resume, and
-    re-enabling that drains what was held. webhooks_project/urls.py routes
-    /webhooks/ here."""
+    # /webhooks/: hooks' webhook API plus what needs the delivery table,
+    # which hooks never imports: the held count on the detail, resume, and
+    # re-enabling that drains what was held. webhooks_project/urls.py routes
+    # /webhooks/ here. (Comments, not a docstring: a docstring would become
+    # the description of every webhook operation in the OpenAPI schema.)
 
     def _counted(self, webhook: Webhook) -> Webhook:
         # The detail only: a capped count per held webhook is cheap for one
@@ -270,15 +272,15 @@ class WebhookViewSet(hooks_api.WebhookViewSet):
     @transaction.atomic
     def perform_update(self, serializer):
         webhook = serializer.instance
-        if not webhook.enabled and serializer.validated_data.get("enabled") is True:
+        changes = self.checked_changes(webhook, serializer.validated_data)
+        if not webhook.enabled and changes.get("enabled") is True:
             # Re-enabling is resuming: failures forgotten, circuit closed, held
-            # deliveries due now, webhook.recovered published. First, so the
-            # state it sees is the disabled one; the update writes only the
-            # fields it changes, so it keeps what resume wrote. The scope check
-            # below runs in the same transaction: a refusal undoes both.
-            serializer.instance = webhook_resume(webhook=webhook, now=timezone.now())
-        super().perform_update(serializer)
-        self._counted(serializer.instance)
+            # deliveries due now, webhook.recovered published. Before the
+            # update, so it sees the webhook disabled; the update writes only
+            # the fields it changes, so it keeps what resume wrote, and a
+            # refused change (400) undoes the resume with it.
+            webhook = webhook_resume(webhook=webhook, now=timezone.now())
+        serializer.instance = self._counted(webhook_update(webhook=webhook, **changes))
 
     @extend_schema(request=None, responses=WebhookSerializer)
     @action(detail=True, methods=["post"])
