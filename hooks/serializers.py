@@ -71,25 +71,29 @@ class WebhookHealthSerializer(serializers.Serializer):
     """An endpoint's health as the workers last wrote it (read-only): the
     state, why and since when, and what it means for sending."""
 
-    state = serializers.ChoiceField(choices=Health.choices, source="health")
-    reason = serializers.CharField(source="state_reason")
+    state = serializers.ChoiceField(choices=Health.choices, source="health", read_only=True)
+    reason = serializers.CharField(source="state_reason", read_only=True)
     changed_at = serializers.DateTimeField(
-        source="state_changed_at", allow_null=True, help_text="When the state last changed."
+        source="state_changed_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the state last changed.",
     )
-    consecutive_failures = serializers.IntegerField()
+    consecutive_failures = serializers.IntegerField(read_only=True)
     failing_since = serializers.DateTimeField(
-        allow_null=True, help_text="First failure since the last success."
+        read_only=True, allow_null=True, help_text="First failure since the last success."
     )
-    last_success_at = serializers.DateTimeField(allow_null=True)
+    last_success_at = serializers.DateTimeField(read_only=True, allow_null=True)
     circuit_retry_at = serializers.DateTimeField(
-        allow_null=True, help_text="Circuit open: when the next probe may be sent."
+        read_only=True, allow_null=True, help_text="Circuit open: when the next probe may be sent."
     )
     throttled_until = serializers.DateTimeField(
-        allow_null=True, help_text="Retry-After: nothing is sent before this time."
+        read_only=True, allow_null=True, help_text="Retry-After: nothing is sent before this time."
     )
     sending_limit = serializers.IntegerField(
+        read_only=True,
         help_text="Deliveries sent at once now: max_in_flight (or WEBHOOK_MAX_IN_FLIGHT), "
-        "less after a 429 or 503, 1 (the probe) while the circuit is open, 0 when disabled."
+        "less after a 429 or 503, 1 (the probe) while the circuit is open, 0 when disabled.",
     )
     held_deliveries = serializers.SerializerMethodField(
         help_text="Pending deliveries waiting for this endpoint (disabled, circuit open or "
