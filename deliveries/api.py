@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from django.db import transaction
 from django.db.models import Prefetch
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -16,6 +17,7 @@ from rest_framework.views import APIView
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
 from deliveries.models import Delivery, Event
+from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import (
     DeliveryInFlight,
     deliveries_recover,
@@ -24,6 +26,7 @@ from deliveries.pipeline.operator import (
 )
 from deliveries.publishing import EventConflict, event_publish
 from deliveries.removal import deliveries_delete
+from deliveries.selectors import webhook_held_count
 from deliveries.serializers import (
     DeliveryDetailSerializer,
     DeliverySerializer,
@@ -35,9 +38,16 @@ from deliveries.serializers import (
     RecoverSerializer,
     RedeliverResultSerializer,
 )
+from hooks import api as hooks_api
 from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin
-from hooks.serializers import TestDeliverySerializer, TestResultSerializer, TestURLSerializer
+from hooks.serializers import (
+    TestDeliverySerializer,
+    TestResultSerializer,
+    TestURLSerializer,
+    WebhookSerializer,
+)
+from hooks.services import webhook_check_scope, webhook_update
 
 
 class RecoverThrottle(UserRateThrottle):
@@ -238,6 +248,52 @@ class DeliveryViewSet(
         serializer.is_valid(raise_exception=True)
         count = deliveries_recover(**serializer.validated_data)
         return Response({"count": count, "dry_run": serializer.validated_data["dry_run"]})
+
+
+class WebhookViewSet(hooks_api.WebhookViewSet):
+    # /webhooks/: hooks' webhook API plus what needs the delivery table,
+    # which hooks never imports: the held count on the detail, resume, and
+    # re-enabling that drains what was held. webhooks_project/urls.py routes
+    # /webhooks/ here. (Comments, not a docstring: a docstring would become
+    # the description of every webhook operation in the OpenAPI schema.)
+
+    def _counted(self, webhook: Webhook) -> Webhook:
+        # The detail only: a capped count per held webhook is cheap for one
+        # row, not for every row of a list page.
+        webhook.held_deliveries = webhook_held_count(webhook, now=timezone.now())
+        return webhook
+
+    def retrieve(self, request, *args, **kwargs):
+        return Response(self.get_serializer(self._counted(self.get_object())).data)
+
+    @transaction.atomic
+    def perform_update(self, serializer):
+        webhook = serializer.instance
+        changes = dict(serializer.validated_data)
+        if not webhook.enabled and changes.get("enabled") is True:
+            # Re-enabling is resuming: failures forgotten, circuit closed, held
+            # deliveries due now, webhook.recovered published. Before the
+            # update, so it sees the webhook disabled; the update writes only
+            # the fields it changes, so it keeps what resume wrote, and a
+            # refused change (a 400 or 403 raised inside this transaction)
+            # undoes the resume with it, event included.
+            webhook = webhook_resume(webhook=webhook, now=timezone.now())
+        updated = webhook_update(actor=self.actor, webhook=webhook, **changes)
+        serializer.instance = self._counted(updated)
+
+    @extend_schema(request=None, responses=WebhookSerializer)
+    @action(detail=True, methods=["post"])
+    def resume(self, request, pk=None):
+        """Send to it again now: close the circuit, end throttling, forget
+        the failures and enable it; its held deliveries become due (drained
+        at its sending limit) and `webhook.recovered` is published. Who may
+        update a webhook may resume it. A healthy webhook is left as it is."""
+        webhook = self.get_object()
+        webhook_check_scope(
+            actor=self.actor, scope=webhook.scope, account=webhook.account, domain=webhook.domain
+        )
+        webhook = webhook_resume(webhook=webhook, now=timezone.now())
+        return Response(self.get_serializer(self._counted(webhook)).data)
 
 
 def test_result(response: SendResult) -> dict:

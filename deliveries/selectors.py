@@ -164,3 +164,18 @@ def webhook_activity(webhook: Webhook, *, now: dt.datetime, hours: int = 24) -> 
         Bucket(start=hour, **by_hour.get(hour, {}))
         for hour in (start + dt.timedelta(hours=i) for i in range(hours))
     ]
+
+
+HELD_COUNT_CAP = 10_000
+
+
+def webhook_held_count(webhook: Webhook, *, now: dt.datetime) -> int:
+    """How many of a webhook's deliveries are held: pending while it may not
+    be sent to (disabled, circuit open, throttled). Counted up to
+    HELD_COUNT_CAP (`COUNT(*)` over `LIMIT cap`, on the webhook's index), so
+    a month of backlog costs what the cap does; none at all for a webhook
+    that is not held."""
+    if not webhook.is_held(now=now):
+        return 0
+    pending = Delivery.objects.filter(webhook=webhook, status=DeliveryStatus.PENDING)
+    return pending[:HELD_COUNT_CAP].count()

@@ -6,14 +6,16 @@ from __future__ import annotations
 from django.contrib.auth import get_user_model
 from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from knox.models import AuthToken
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
-from hooks.filters import AccountFilter, DomainFilter, WebhookFilter
+from hooks.filters import AccountFilter, DomainFilter, WebhookFilter, WebhookOrderingFilter
 from hooks.models import Membership, Role, Webhook
 from hooks.permissions import ActorMixin, IsTenantAdmin
 from hooks.serializers import (
@@ -44,15 +46,23 @@ def conflict(message: str) -> Response:
 
 
 class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
+    # The router serves deliveries.api.WebhookViewSet, this plus what needs
+    # the delivery table (held counts, resume, re-enabling that drains).
+
     serializer_class = WebhookSerializer
     filterset_class = WebhookFilter
+    filter_backends = [DjangoFilterBackend, SearchFilter, WebhookOrderingFilter]
     search_fields = ["name", "description", "payload_url"]
-    ordering_fields = ["name", "created_at", "updated_at", "scope", "enabled"]
+    ordering_fields = ["name", "created_at", "updated_at", "scope", "enabled", "health"]
     ordering = ["-created_at"]
 
     def get_queryset(self):
         visible = self.actor.visible(account_field="account", domain_field="domain")
-        return Webhook.objects.filter(visible).select_related("account", "domain")
+        return (
+            Webhook.objects.filter(visible)
+            .select_related("account", "domain")
+            .with_health_rank()  # for ?ordering=health; a CASE over the row's own columns
+        )
 
     # The actor's scope rules are the services' (webhook_check_scope): a broken
     # one raises hooks.errors.ScopeError, a PermissionDenied DRF answers as 403.

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import django_filters as filters
 
-from hooks.models import Account, Domain, Scope, Webhook, patterns_match
+from core.api import StrictOrderingFilter
+from hooks.models import Account, Domain, Health, Scope, Webhook, patterns_match
+
+UNHEALTHY = "unhealthy"
 
 
 class StrictBooleanFilter(filters.TypedChoiceFilter):
@@ -26,10 +29,20 @@ class WebhookFilter(filters.FilterSet):
         method="filter_event_type",
         help_text="Webhooks whose event type filter lets this event type through.",
     )
+    health = filters.ChoiceFilter(
+        choices=[*Health.choices, (UNHEALTHY, "Unhealthy (anything but healthy)")],
+        method="filter_health",
+        help_text="Webhooks in this health state; unhealthy: any state but healthy.",
+    )
 
     class Meta:
         model = Webhook
-        fields = ["name", "scope", "enabled", "account", "domain", "event_type"]
+        fields = ["name", "scope", "enabled", "account", "domain", "event_type", "health"]
+
+    def filter_health(self, queryset, name, value):
+        if value == UNHEALTHY:
+            return queryset.in_health(Health.DEGRADED, Health.CIRCUIT_OPEN, Health.DISABLED)
+        return queryset.in_health(value)
 
     def filter_event_type(self, queryset, name, value):
         # Patterns are matched in Python (the same code that routes events), so
@@ -37,6 +50,19 @@ class WebhookFilter(filters.FilterSet):
         rows = queryset.values_list("id", "event_types")
         wanted = [pk for pk, patterns in rows if patterns_match(patterns, value)]
         return queryset.filter(pk__in=wanted)
+
+
+class WebhookOrderingFilter(StrictOrderingFilter):
+    """?ordering=health orders by state, healthy first (HEALTH_ORDER);
+    -health puts the worst first. Ties: newest first, so pages are stable."""
+
+    def get_ordering(self, request, queryset, view):
+        ordering = super().get_ordering(request, queryset, view)
+        if not ordering or not any(term.lstrip("-") == "health" for term in ordering):
+            return ordering
+        mapped = [f"{term}_rank" if term.lstrip("-") == "health" else term for term in ordering]
+        named = {term.lstrip("-") for term in mapped}
+        return [*mapped, *(tie for tie in ("-created_at", "-id") if tie[1:] not in named)]
 
 
 class DomainFilter(filters.FilterSet):

@@ -17,6 +17,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
+from django.db.models import Q
 
 from core.ids import uuid7
 from hooks.destinations import DestinationError, check_payload_url
@@ -189,9 +190,43 @@ class Health(models.TextChoices):
     DISABLED = "disabled", "Disabled"
 
 
+def health_q(state: str) -> Q:
+    """The webhooks in one Health state, as a filter: Webhook.health in SQL
+    (keep the two together)."""
+    closed = Q(enabled=True) & ~Q(circuit=Circuit.OPEN)
+    failing = Q(consecutive_failures__gt=0) | Q(throttle_limit__isnull=False)
+    return {
+        Health.DISABLED: Q(enabled=False),
+        Health.CIRCUIT_OPEN: Q(enabled=True, circuit=Circuit.OPEN),
+        Health.DEGRADED: closed & failing,
+        Health.HEALTHY: closed & ~failing,
+    }[state]
+
+
+# Health states from best to worst: ordering by health_rank ascending lists
+# healthy endpoints first, descending the worst first.
+HEALTH_ORDER = (Health.HEALTHY, Health.DEGRADED, Health.CIRCUIT_OPEN, Health.DISABLED)
+
+
 class WebhookQuerySet(models.QuerySet):
     def enabled(self) -> WebhookQuerySet:
         return self.filter(enabled=True)
+
+    def in_health(self, *states: str) -> WebhookQuerySet:
+        """Webhooks in any of these Health states."""
+        wanted = Q(pk__in=[])
+        for state in states:
+            wanted |= health_q(state)
+        return self.filter(wanted)
+
+    def with_health_rank(self) -> WebhookQuerySet:
+        """Annotate `health_rank`: the index of the state in HEALTH_ORDER."""
+        return self.annotate(
+            health_rank=models.Case(
+                *(models.When(health_q(s), then=rank) for rank, s in enumerate(HEALTH_ORDER)),
+                output_field=models.PositiveSmallIntegerField(),
+            )
+        )
 
 
 class Webhook(models.Model):
@@ -340,7 +375,30 @@ class Webhook(models.Model):
         return self.max_in_flight or settings.WEBHOOK_MAX_IN_FLIGHT
 
     @property
+    def sending_limit(self) -> int:
+        """Deliveries the claim lets be in flight to this endpoint at once:
+        none while disabled, one (the probe) while the circuit is open, fewer
+        than its limit while a Retry-After slowed it down. (LIMIT_SQL in
+        deliveries/pipeline/claim.py is the same rule.)"""
+        if not self.enabled:
+            return 0
+        if self.circuit == Circuit.OPEN:
+            return 1
+        return self.throttle_limit or self.effective_max_in_flight
+
+    def is_held(self, *, now) -> bool:
+        """Whether its deliveries wait instead of being sent (CLAIMABLE_SQL in
+        deliveries/pipeline/claim.py, negated): disabled, circuit open, or
+        told by a Retry-After to wait."""
+        return (
+            not self.enabled
+            or self.circuit == Circuit.OPEN
+            or (self.throttled_until is not None and self.throttled_until > now)
+        )
+
+    @property
     def health(self) -> str:
+        """What an operator sees (health_q is the same rule in SQL)."""
         if not self.enabled:
             return Health.DISABLED
         if self.circuit == Circuit.OPEN:

@@ -13,6 +13,7 @@ from hooks.models import (
     Account,
     Domain,
     HeaderStyle,
+    Health,
     Role,
     Webhook,
     validate_custom_headers,
@@ -66,6 +67,46 @@ def validate_headers_value(value: dict) -> dict:
     return value
 
 
+class WebhookHealthSerializer(serializers.Serializer):
+    """An endpoint's health as the workers last wrote it (read-only): the
+    state, why and since when, and what it means for sending."""
+
+    state = serializers.ChoiceField(choices=Health.choices, source="health", read_only=True)
+    reason = serializers.CharField(source="state_reason", read_only=True)
+    changed_at = serializers.DateTimeField(
+        source="state_changed_at",
+        read_only=True,
+        allow_null=True,
+        help_text="When the state last changed.",
+    )
+    consecutive_failures = serializers.IntegerField(read_only=True)
+    failing_since = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="First failure since the last success."
+    )
+    last_success_at = serializers.DateTimeField(read_only=True, allow_null=True)
+    circuit_retry_at = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Circuit open: when the next probe may be sent."
+    )
+    throttled_until = serializers.DateTimeField(
+        read_only=True, allow_null=True, help_text="Retry-After: nothing is sent before this time."
+    )
+    sending_limit = serializers.IntegerField(
+        read_only=True,
+        help_text="Deliveries sent at once now: max_in_flight (or WEBHOOK_MAX_IN_FLIGHT), "
+        "less after a 429 or 503, 1 (the probe) while the circuit is open, 0 when disabled.",
+    )
+    held_deliveries = serializers.SerializerMethodField(
+        help_text="Pending deliveries waiting for this endpoint (disabled, circuit open or "
+        "throttled), counted up to 10,000. On the detail and the answers to updates and "
+        "resume; null in lists."
+    )
+
+    def get_held_deliveries(self, webhook: Webhook) -> int | None:
+        # Set by the view that counted them (deliveries.api.WebhookViewSet):
+        # counting needs the delivery table, which hooks does not know.
+        return getattr(webhook, "held_deliveries", None)
+
+
 class WebhookSerializer(serializers.ModelSerializer):
     account = ScopedRelatedField(scope="accounts", required=False)
     domain = ScopedRelatedField(scope="domains", required=False)
@@ -98,7 +139,14 @@ class WebhookSerializer(serializers.ModelSerializer):
     )
     timeout = serializers.FloatField(required=False, allow_null=True)
     max_attempts = serializers.IntegerField(required=False, allow_null=True)
+    max_in_flight = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        help_text="Deliveries sent to this endpoint at once, across all workers (1-1000); "
+        "null: WEBHOOK_MAX_IN_FLIGHT.",
+    )
     has_secret = serializers.SerializerMethodField()
+    health = WebhookHealthSerializer(source="*", read_only=True)
 
     class Meta:
         model = Webhook
@@ -106,7 +154,7 @@ class WebhookSerializer(serializers.ModelSerializer):
             "id", "name", "description", "scope", "account", "domain", "payload_url",
             "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
             "header_style", "auth_username", "auth_password", "timeout", "max_attempts",
-            "created_at", "updated_at",
+            "max_in_flight", "health", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -131,6 +179,11 @@ class WebhookSerializer(serializers.ModelSerializer):
     def validate_max_attempts(self, value: int | None) -> int | None:
         if value is not None and not 1 <= value <= 50:
             raise serializers.ValidationError("Must be between 1 and 50.")
+        return value
+
+    def validate_max_in_flight(self, value: int | None) -> int | None:
+        if value is not None and not 1 <= value <= 1000:
+            raise serializers.ValidationError("Must be between 1 and 1000.")
         return value
 
 

@@ -114,6 +114,7 @@ def webhook_create(
     auth_password: str = "",
     timeout: float | None = None,
     max_attempts: int | None = None,
+    max_in_flight: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Webhook:
     """Create a webhook. Its account is the actor's own when none is given, its
@@ -149,6 +150,7 @@ def webhook_create(
         auth_password=auth_password,
         timeout=timeout,
         max_attempts=max_attempts,
+        max_in_flight=max_in_flight,
         headers=headers or {},
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
@@ -160,7 +162,7 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
         "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
-        "auth_password", "timeout", "max_attempts",
+        "auth_password", "timeout", "max_attempts", "max_in_flight",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
@@ -196,6 +198,8 @@ def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes) -
         webhook.previous_secret, webhook.previous_secret_expires_at = "", None
         written += _ROTATION_FIELDS
     webhook.full_clean()
+    # Only what changed: the health fields are the workers' to write
+    # (deliveries/pipeline/health.py), and this copy of them may be stale.
     webhook.save(update_fields=written)
     return webhook
 

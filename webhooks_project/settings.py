@@ -200,6 +200,7 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {"HealthEnum": "hooks.models.Health.choices"},
 }
 # Request bodies larger than this are refused with 413 before they are parsed.
 WEBHOOK_EVENT_MAX_BYTES = env_int("WEBHOOK_EVENT_MAX_BYTES", 256 * 1024, minimum=1024)

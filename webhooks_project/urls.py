@@ -4,8 +4,14 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from deliveries.api import DeliveryViewSet, EventViewSet, URLTestView, WebhookTestView
-from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet, WebhookViewSet
+from deliveries.api import (
+    DeliveryViewSet,
+    EventViewSet,
+    URLTestView,
+    WebhookTestView,
+    WebhookViewSet,
+)
+from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet
 
 admin.site.site_header = "Webhooks operations console"
 admin.site.site_title = "Webhooks console"

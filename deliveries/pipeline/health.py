@@ -23,13 +23,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import transaction
 from django.db.models import F, PositiveSmallIntegerField, Value
 from django.db.models.functions import Coalesce, Greatest
 
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.outcome import Outcome, Verdict
 from deliveries.publishing import operational_event_publish
-from hooks.models import Circuit, Webhook
+from hooks.models import Circuit, Health, Webhook
 
 log = logging.getLogger(__name__)
 
@@ -213,12 +214,50 @@ def _circuit_open(webhook: Webhook, tally: _Tally, *, now: dt.datetime, reopen: 
         )
 
 
-def _held_release(webhook: Webhook, *, now: dt.datetime) -> None:
+def _held_release(webhook: Webhook, *, now: dt.datetime) -> int:
     """Make an endpoint's held deliveries due now; the sweeper queues them and
     the claim drains them at the endpoint's sending limit."""
-    Delivery.objects.filter(
+    return Delivery.objects.filter(
         webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__gt=now
     ).update(next_attempt_at=now, message_due_at=None)
+
+
+RESUMED = "resumed by an operator"
+
+
+@transaction.atomic
+def webhook_resume(*, webhook: Webhook, now: dt.datetime) -> Webhook:
+    """An operator's "send to it again": close the circuit, end any
+    throttling, forget the failures, enable the webhook; its held deliveries
+    become due now (drained at its sending limit) and `webhook.recovered` is
+    published. A webhook that is healthy and not held is left as it is (no
+    event; its pending retries keep their backoff). Returns it as stored now."""
+    current = Webhook.objects.select_for_update().get(pk=webhook.pk)
+    if current.health == Health.HEALTHY and not current.is_held(now=now):
+        return current
+    was = current.health
+    Webhook.objects.filter(pk=current.pk).update(
+        enabled=True,
+        circuit=Circuit.CLOSED,
+        circuit_retry_at=None,
+        circuit_cooldown=0,
+        throttled_until=None,
+        throttle_limit=None,
+        consecutive_failures=0,
+        failing_since=None,
+        state_reason=RESUMED,
+        state_changed_at=now,
+        updated_at=now,
+    )
+    released = _held_release(current, now=now)
+    log.info("webhook %s resumed (was %s); %d held deliveries released", current.id, was, released)
+    operational_event_publish(
+        "webhook.recovered",
+        webhook=current,
+        data={"reason": RESUMED, "previous_state": was, "released": released},
+    )
+    current.refresh_from_db()
+    return current
 
 
 def webhook_disable(webhook: Webhook, *, reason: str, now: dt.datetime) -> bool:
