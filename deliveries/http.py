@@ -199,6 +199,7 @@ class Sender:
         linger: float = 0.0,
         refill: Callable[[int], Sequence[OutgoingRequest]] | None = None,
         refill_every: float = 0.005,
+        refill_after: float = 0.1,
         refill_for: float = 60.0,
     ) -> None:
         """Send every request; call `on_done` with each group that finishes.
@@ -209,10 +210,13 @@ class Sender:
         than one record per response.
 
         With `refill`, a request still in flight holds one of `concurrency`
-        slots, not the caller: every `refill_every` seconds while transfers
-        are in flight (for `refill_for` seconds at most), `refill(free
-        slots)` is asked for more requests, which join the transfers already
-        running. It returns when nothing is in flight and nothing was added.
+        slots, not the caller: every `refill_every` seconds while a transfer
+        has been in flight for `refill_after` seconds or more (for
+        `refill_for` seconds at most), `refill(free slots)` is asked for more
+        requests, which join the transfers already running. While all are
+        young, none is asked for: the call is about to return anyway, and its
+        caller's next message claims a full batch in one go. It returns when
+        nothing is in flight and nothing was added.
         """
         queue = deque(requests)
         multi = self.multi
@@ -261,9 +265,10 @@ class Sender:
                     group, finished, first_finished_at = finished, [], 0.0
                     on_done(group)
                 if refill is not None and active and now >= next_refill:
-                    if now < refill_stop and len(active) + len(queue) < concurrency:
-                        queue.extend(refill(concurrency - len(active) - len(queue)))
                     next_refill = now + refill_every
+                    slow = now - min(t.started for t in active.values()) >= refill_after
+                    if slow and now < refill_stop and len(active) + len(queue) < concurrency:
+                        queue.extend(refill(concurrency - len(active) - len(queue)))
                 if active and not queue:
                     wait_ms = multi.timeout()
                     cap = 50 if not finished else max(1, int((linger - waited) * 1000))

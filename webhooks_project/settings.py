@@ -284,6 +284,9 @@ WEBHOOK_MAX_IN_FLIGHT = env_int("WEBHOOK_MAX_IN_FLIGHT", 25, minimum=1)
 # every this many milliseconds (its message's batch never waits for them),
 # for at most WEBHOOK_SEND_LOOP_SECONDS before it lets its task end.
 WEBHOOK_REFILL_MS = env_number("WEBHOOK_REFILL_MS", 5, minimum=0.5)
+# ... once a request has been in flight this long (before that the batch is
+# about to end, and the next message claims a full batch at once).
+WEBHOOK_REFILL_AFTER_MS = env_number("WEBHOOK_REFILL_AFTER_MS", 100, minimum=0)
 # Requests one worker process has in flight at most (slow ones included).
 # Each is a socket: pycurl waits with select(), which handles descriptors
 # below 1024 only, so keep this well under that.

@@ -89,6 +89,7 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
         concurrency=settings.WEBHOOK_SEND_SLOTS,
         refill=batch.refill,
         refill_every=settings.WEBHOOK_REFILL_MS / 1000,
+        refill_after=settings.WEBHOOK_REFILL_AFTER_MS / 1000,
         # Past this, no new claims: the task must end (with the slowest
         # attempt, up to half a lease) before its soft time limit (0.8 lease).
         refill_for=min(settings.WEBHOOK_SEND_LOOP_SECONDS, settings.WEBHOOK_LEASE_SECONDS / 4),
