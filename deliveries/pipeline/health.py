@@ -45,6 +45,9 @@ class _Tally:
     gone: bool = False
     throttled: bool = False
     retry_after: float | None = None
+    # When the latest failed attempt started: a failure is a probe's only if
+    # it started once the circuit's cool-down was over.
+    failed_started_at: dt.datetime | None = None
     exhausted: list[Delivery] = field(default_factory=list)
 
 
@@ -53,7 +56,7 @@ def endpoints_update(
 ) -> None:
     """Fold a batch of recorded results into each endpoint's health."""
     tallies: dict[uuid.UUID, _Tally] = {}
-    for delivery, _, outcome in results:
+    for delivery, attempt, outcome in results:
         tally = tallies.setdefault(delivery.webhook_id, _Tally(delivery.webhook))
         if outcome.verdict == Verdict.DELIVERED:
             tally.successes += 1
@@ -61,6 +64,8 @@ def endpoints_update(
             continue
         tally.trailing_failures += 1
         tally.last_error = outcome.last_error
+        if tally.failed_started_at is None or attempt.started_at > tally.failed_started_at:
+            tally.failed_started_at = attempt.started_at
         if outcome.verdict == Verdict.GONE:
             tally.gone = True
         elif outcome.verdict == Verdict.THROTTLED:
@@ -119,11 +124,21 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
                 "last_success_at": now,
             }
         rows.update(**changes)
-        state = rows.values("enabled", "circuit", "consecutive_failures", "failing_since").first()
+        state = rows.values(
+            "enabled", "circuit", "circuit_retry_at", "consecutive_failures", "failing_since"
+        ).first()
         if state is None or not state["enabled"]:
             return
         if state["circuit"] == Circuit.OPEN:
-            _circuit_open(webhook, tally, now=now, reopen=True)
+            retry_at = state["circuit_retry_at"]
+            if retry_at is None or tally.failed_started_at >= retry_at:
+                # The probe failed: open again, for longer.
+                _circuit_open(webhook, tally, now=now, reopen=True)
+            else:
+                # A request sent before the circuit opened (up to the
+                # endpoint's limit were in flight then): no probe, not news;
+                # its delivery waits for the probe like the others.
+                _held_until(webhook, retry_at)
         elif state["consecutive_failures"] >= settings.WEBHOOK_CIRCUIT_FAILURES:
             _circuit_open(webhook, tally, now=now, reopen=False)
         disable_after = settings.WEBHOOK_DISABLE_AFTER
@@ -200,10 +215,7 @@ def _circuit_open(webhook: Webhook, tally: _Tally, *, now: dt.datetime, reopen: 
     )
     if not opened:
         return
-    # Held: not due before the probe, so no claim or sweep looks at them.
-    Delivery.objects.filter(
-        webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__lt=retry_at
-    ).update(next_attempt_at=retry_at, message_due_at=None)
+    _held_until(webhook, retry_at)
     if not reopen:
         log.warning("webhook %s: circuit opened: %s", webhook.id, tally.last_error)
         operational_event_publish(
@@ -211,6 +223,14 @@ def _circuit_open(webhook: Webhook, tally: _Tally, *, now: dt.datetime, reopen: 
             webhook=webhook,
             data={"reason": tally.last_error, "retry_at": retry_at.isoformat()},
         )
+
+
+def _held_until(webhook: Webhook, retry_at: dt.datetime) -> None:
+    """Hold an endpoint's pending deliveries: not due before its probe, so no
+    claim or sweep looks at them."""
+    Delivery.objects.filter(
+        webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__lt=retry_at
+    ).update(next_attempt_at=retry_at, message_due_at=None)
 
 
 def _held_release(webhook: Webhook, *, now: dt.datetime) -> None:

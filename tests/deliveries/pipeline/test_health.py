@@ -225,6 +225,32 @@ def test_a_successful_probe_closes_the_circuit_and_makes_the_held_deliveries_due
     assert closed.data["webhook"]["id"] == str(webhook.id)
 
 
+def test_failures_of_requests_sent_before_the_circuit_opened_do_not_lengthen_it(webhook):
+    # Given five requests in flight at once, whose results land in two groups
+    flight = pending(webhook, 5)
+    with time_machine.travel(NOW, tick=False):
+        token, claimed = deliveries_claim([d.id for d in flight], room=0)
+        batch = _Batch()
+        requests = batch.requests_for(token, claimed)
+    assert len(requests) == 5
+    later = pending(webhook, 2, due=at(1))
+
+    # When the first three time out (the circuit opens), then the other two
+    with time_machine.travel(at(10), tick=False):
+        batch.record([(r, TIMEOUT) for r in requests[:3]])
+    with time_machine.travel(at(11), tick=False):
+        batch.record([(r, TIMEOUT) for r in requests[3:]])
+
+    # Then the cool-down is the first one, not doubled by failures that were
+    # no probe; and every pending delivery waits for that one probe
+    w = reloaded(webhook)
+    assert (w.circuit, w.circuit_cooldown, w.circuit_retry_at) == (Circuit.OPEN, 30, at(40))
+    assert w.consecutive_failures == 5
+    assert set(Delivery.objects.values_list("next_attempt_at", flat=True)) == {at(40)}
+    assert {d.id for d in later} <= set(Delivery.objects.values_list("id", flat=True))
+    assert len(events("webhook.circuit_opened")) == 1
+
+
 def test_a_success_beside_failures_resets_the_count_to_the_trailing_failures(webhook):
     send(pending(webhook, 2), FAIL, when=NOW)
 
