@@ -48,7 +48,7 @@ class _Tally:
     # When the latest failed attempt started: a failure is a probe's only if
     # it started once the circuit's cool-down was over.
     failed_started_at: dt.datetime | None = None
-    exhausted: list[Delivery] = field(default_factory=list)
+    exhausted: list[tuple[Delivery, str]] = field(default_factory=list)  # with its error
 
 
 def endpoints_update(
@@ -73,9 +73,27 @@ def endpoints_update(
             if outcome.retry_after is not None:
                 tally.retry_after = max(tally.retry_after or 0, outcome.retry_after)
         if outcome.status == DeliveryStatus.FAILED:
-            tally.exhausted.append(delivery)
+            tally.exhausted.append((delivery, outcome.last_error))
     for tally in tallies.values():
         _endpoint_update(tally, now=now)
+        # Apart: whatever the endpoint's state came to (quiet, disabled),
+        # each delivery that gave up is reported.
+        _exhausted_report(tally)
+
+
+def _exhausted_report(tally: _Tally) -> None:
+    for delivery, error in tally.exhausted:
+        operational_event_publish(
+            "delivery.exhausted",
+            webhook=tally.webhook,
+            data={
+                "delivery_id": str(delivery.id),
+                "event_id": str(delivery.event_id),
+                "attempts": delivery.attempts,
+                "last_error": error,
+            },
+            about=delivery,
+        )
 
 
 def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
@@ -149,18 +167,6 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
                 reason=f"only failures since {since:%Y-%m-%d %H:%M:%S}Z ({tally.last_error})",
                 now=now,
             )
-    for delivery in tally.exhausted:
-        operational_event_publish(
-            "delivery.exhausted",
-            webhook=webhook,
-            data={
-                "delivery_id": str(delivery.id),
-                "event_id": str(delivery.event_id),
-                "attempts": delivery.attempts,
-                "last_error": tally.last_error,
-            },
-            about=delivery,
-        )
 
 
 def _is_quiet(webhook: Webhook, *, now: dt.datetime) -> bool:

@@ -416,6 +416,29 @@ def test_an_exhausted_delivery_is_reported(webhook, operator):
     assert exhausted.data["attempts"] == 8 and exhausted.data["last_error"] == "HTTP 500"
 
 
+def test_an_exhausted_delivery_is_reported_though_others_succeeded_after_it(webhook):
+    # Given a healthy, quiet endpoint: the batch's success says nothing new
+    Webhook.objects.filter(id=webhook.id).update(last_success_at=at(-10))
+    last = pending(webhook, attempts=7)
+    fine = pending(webhook)
+
+    send([*last, *fine], FAIL, OK, when=NOW)
+
+    assert len(events("delivery.exhausted")) == 1
+
+
+def test_an_exhausted_delivery_is_reported_though_its_webhook_went_away(webhook):
+    last = pending(webhook, attempts=7)
+    gone = pending(webhook)
+
+    send([*last, *gone], FAIL, GONE, when=NOW)
+
+    assert not reloaded(webhook).enabled
+    (exhausted,) = events("delivery.exhausted")
+    assert exhausted.data["last_error"] == "HTTP 500"  # its own, not the batch's last
+    assert len(events("webhook.disabled")) == 1
+
+
 def test_an_operators_failures_make_no_events_about_its_operational_deliveries(operator):
     # Given an operational event waiting for the operator, at its last attempt
     failing = WebhookFactory(payload_url="https://down.example/hook")
