@@ -96,6 +96,21 @@ def _exhausted_report(tally: _Tally) -> None:
         )
 
 
+def endpoints_gone(
+    results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]], *, now: dt.datetime
+) -> None:
+    """Disable each webhook that answered 410 Gone. Called before the results
+    are recorded: a 410's delivery is written back pending and due (held by
+    its disabled webhook), and were the webhook still enabled then, any claim
+    in between (another worker's, or this task's own refill) would send it
+    again."""
+    gone = {d.webhook_id: (d.webhook, o) for d, _, o in results if o.verdict == Verdict.GONE}
+    for webhook, outcome in gone.values():
+        webhook_disable(
+            webhook, reason=f"the receiver answered 410 Gone ({outcome.last_error})", now=now
+        )
+
+
 def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
     webhook = tally.webhook
     rows = Webhook.objects.filter(id=webhook.id)

@@ -19,6 +19,7 @@ from django.test.utils import CaptureQueriesContext
 from deliveries import queue
 from deliveries.http import ErrorClass, SendResult
 from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.pipeline import send as send_module
 from deliveries.pipeline.claim import deliveries_claim
 from deliveries.pipeline.health import endpoints_update
 from deliveries.pipeline.outcome import decide
@@ -317,6 +318,27 @@ def test_a_410_disables_the_webhook_and_holds_its_deliveries(webhook):
     with time_machine.travel(at(1), tick=False):
         assert deliveries_claim([d.id for d in [*gone, *waiting]], room=10)[1] == []
     # And the operator is told once, though a second 410 lands later
+    assert len(events("webhook.disabled")) == 1
+
+
+def test_a_410s_webhook_is_disabled_before_its_delivery_is_pending_and_due_again(
+    webhook, monkeypatch
+):
+    # Given a 410, whose delivery is written back pending and due (held)
+    enabled_when_recorded = []
+    record = send_module.outcomes_record
+
+    def spy(token, results):
+        enabled_when_recorded.append(Webhook.objects.get(id=webhook.id).enabled)
+        return record(token, results)
+
+    monkeypatch.setattr(send_module, "outcomes_record", spy)
+
+    # When it is recorded
+    send(pending(webhook), GONE, when=NOW)
+
+    # Then its webhook was disabled first: no claim in between can send it again
+    assert enabled_when_recorded == [False]
     assert len(events("webhook.disabled")) == 1
 
 
