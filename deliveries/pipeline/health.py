@@ -46,7 +46,10 @@ class _Tally:
     gone: bool = False
     throttled: bool = False
     retry_after: float | None = None
-    exhausted: list[Delivery] = field(default_factory=list)
+    # When the latest failed attempt started: a failure is a probe's only if
+    # it started once the circuit's cool-down was over.
+    failed_started_at: dt.datetime | None = None
+    exhausted: list[tuple[Delivery, str]] = field(default_factory=list)  # with its error
 
 
 def endpoints_update(
@@ -54,7 +57,7 @@ def endpoints_update(
 ) -> None:
     """Fold a batch of recorded results into each endpoint's health."""
     tallies: dict[uuid.UUID, _Tally] = {}
-    for delivery, _, outcome in results:
+    for delivery, attempt, outcome in results:
         tally = tallies.setdefault(delivery.webhook_id, _Tally(delivery.webhook))
         if outcome.verdict == Verdict.DELIVERED:
             tally.successes += 1
@@ -62,6 +65,8 @@ def endpoints_update(
             continue
         tally.trailing_failures += 1
         tally.last_error = outcome.last_error
+        if tally.failed_started_at is None or attempt.started_at > tally.failed_started_at:
+            tally.failed_started_at = attempt.started_at
         if outcome.verdict == Verdict.GONE:
             tally.gone = True
         elif outcome.verdict == Verdict.THROTTLED:
@@ -69,9 +74,42 @@ def endpoints_update(
             if outcome.retry_after is not None:
                 tally.retry_after = max(tally.retry_after or 0, outcome.retry_after)
         if outcome.status == DeliveryStatus.FAILED:
-            tally.exhausted.append(delivery)
+            tally.exhausted.append((delivery, outcome.last_error))
     for tally in tallies.values():
         _endpoint_update(tally, now=now)
+        # Apart: whatever the endpoint's state came to (quiet, disabled),
+        # each delivery that gave up is reported.
+        _exhausted_report(tally)
+
+
+def _exhausted_report(tally: _Tally) -> None:
+    for delivery, error in tally.exhausted:
+        operational_event_publish(
+            "delivery.exhausted",
+            webhook=tally.webhook,
+            data={
+                "delivery_id": str(delivery.id),
+                "event_id": str(delivery.event_id),
+                "attempts": delivery.attempts,
+                "last_error": error,
+            },
+            about=delivery,
+        )
+
+
+def endpoints_gone(
+    results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]], *, now: dt.datetime
+) -> None:
+    """Disable each webhook that answered 410 Gone. Called before the results
+    are recorded: a 410's delivery is written back pending and due (held by
+    its disabled webhook), and were the webhook still enabled then, any claim
+    in between (another worker's, or this task's own refill) would send it
+    again."""
+    gone = {d.webhook_id: (d.webhook, o) for d, _, o in results if o.verdict == Verdict.GONE}
+    for webhook, outcome in gone.values():
+        webhook_disable(
+            webhook, reason=f"the receiver answered 410 Gone ({outcome.last_error})", now=now
+        )
 
 
 def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
@@ -120,11 +158,21 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
                 "last_success_at": now,
             }
         rows.update(**changes)
-        state = rows.values("enabled", "circuit", "consecutive_failures", "failing_since").first()
+        state = rows.values(
+            "enabled", "circuit", "circuit_retry_at", "consecutive_failures", "failing_since"
+        ).first()
         if state is None or not state["enabled"]:
             return
         if state["circuit"] == Circuit.OPEN:
-            _circuit_open(webhook, tally, now=now, reopen=True)
+            retry_at = state["circuit_retry_at"]
+            if retry_at is None or tally.failed_started_at >= retry_at:
+                # The probe failed: open again, for longer.
+                _circuit_open(webhook, tally, now=now, reopen=True)
+            else:
+                # A request sent before the circuit opened (up to the
+                # endpoint's limit were in flight then): no probe, not news;
+                # its delivery waits for the probe like the others.
+                _held_until(webhook, retry_at)
         elif state["consecutive_failures"] >= settings.WEBHOOK_CIRCUIT_FAILURES:
             _circuit_open(webhook, tally, now=now, reopen=False)
         disable_after = settings.WEBHOOK_DISABLE_AFTER
@@ -135,18 +183,6 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
                 reason=f"only failures since {since:%Y-%m-%d %H:%M:%S}Z ({tally.last_error})",
                 now=now,
             )
-    for delivery in tally.exhausted:
-        operational_event_publish(
-            "delivery.exhausted",
-            webhook=webhook,
-            data={
-                "delivery_id": str(delivery.id),
-                "event_id": str(delivery.event_id),
-                "attempts": delivery.attempts,
-                "last_error": tally.last_error,
-            },
-            about=delivery,
-        )
 
 
 def _is_quiet(webhook: Webhook, *, now: dt.datetime) -> bool:
@@ -201,10 +237,7 @@ def _circuit_open(webhook: Webhook, tally: _Tally, *, now: dt.datetime, reopen: 
     )
     if not opened:
         return
-    # Held: not due before the probe, so no claim or sweep looks at them.
-    Delivery.objects.filter(
-        webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__lt=retry_at
-    ).update(next_attempt_at=retry_at, message_due_at=None)
+    _held_until(webhook, retry_at)
     if not reopen:
         log.warning("webhook %s: circuit opened: %s", webhook.id, tally.last_error)
         operational_event_publish(
@@ -212,6 +245,14 @@ def _circuit_open(webhook: Webhook, tally: _Tally, *, now: dt.datetime, reopen: 
             webhook=webhook,
             data={"reason": tally.last_error, "retry_at": retry_at.isoformat()},
         )
+
+
+def _held_until(webhook: Webhook, retry_at: dt.datetime) -> None:
+    """Hold an endpoint's pending deliveries: not due before its probe, so no
+    claim or sweep looks at them."""
+    Delivery.objects.filter(
+        webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__lt=retry_at
+    ).update(next_attempt_at=retry_at, message_due_at=None)
 
 
 def _held_release(webhook: Webhook, *, now: dt.datetime) -> int:

@@ -23,7 +23,7 @@ from deliveries import http
 from deliveries.http import OutgoingRequest, SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.claim import deliveries_claim
-from deliveries.pipeline.health import endpoints_update
+from deliveries.pipeline.health import endpoints_gone, endpoints_update
 from deliveries.pipeline.outcome import Outcome, decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
 from deliveries.pipeline.request import delivery_request
@@ -67,9 +67,11 @@ class _Batch:
             delivery = item.delivery
             attempt = attempt_build(delivery, request.url, request.headers, result, item.started_at)
             by_token[item.token].append((delivery, attempt, decide(delivery, result, now=now)))
+        everything = [r for results in by_token.values() for r in results]
+        endpoints_gone(everything, now=now)
         for token, results in by_token.items():
             outcomes_record(token, results)
-        endpoints_update([r for results in by_token.values() for r in results], now=now)
+        endpoints_update(everything, now=now)
 
 
 def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:

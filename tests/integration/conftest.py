@@ -27,6 +27,12 @@ WORKER_SETTINGS = {
     "WEBHOOK_SWEEP_INTERVAL": "1",
     "WEBHOOK_ETA_MAX": "30",
     "CELERY_VISIBILITY_TIMEOUT": "60",
+    # Endpoint isolation (test_isolation.py): circuits open after 5 failures
+    # in a row, for 1.5 s, then 3 s, at most 4 s; Retry-After up to 10 s.
+    "WEBHOOK_CIRCUIT_FAILURES": "5",
+    "WEBHOOK_CIRCUIT_COOLDOWN": "1.5",
+    "WEBHOOK_CIRCUIT_COOLDOWN_MAX": "4",
+    "WEBHOOK_RETRY_AFTER_MAX": "10",
     "LOG_LEVEL": "INFO",
 }
 
