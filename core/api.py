@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
@@ -11,6 +9,8 @@ from rest_framework import exceptions, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
+
+from core import jsontext
 
 MAX_JSON_DEPTH = 32
 
@@ -29,6 +29,8 @@ class LimitedJSONParser(JSONParser):
     This cap covers bodies sent without a Content-Length. A deeply nested
     document would otherwise surface as a RecursionError (a 500), and
     PostgreSQL's jsonb refuses \u0000 (a 500 there, stored on SQLite).
+    Numbers with a fraction or exponent keep their text (core.jsontext), so
+    an event's data is delivered as written.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -37,7 +39,7 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            data = jsontext.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise exceptions.ParseError("Request body is not UTF-8.") from None
         except RecursionError:

@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from core import jsontext
 from core.ids import uuid7
 from hooks.models import Account, Domain, Webhook
 
@@ -31,6 +32,15 @@ class Event(models.Model):
     resource_id = models.CharField(max_length=255, blank=True)
     resource_type = models.CharField(max_length=128, blank=True)
     data = models.JSONField(default=dict, help_text="The action data, a JSON object.")
+    # What is delivered: `data` as the producer wrote it (core.jsontext). The
+    # jsonb column above is for filtering and the console; PostgreSQL rewrites
+    # its numbers and key order, so it is never what a receiver gets. Empty
+    # for events stored before this column existed (their `data` is used).
+    data_json = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The data as published (JSON text): numbers and key order as sent.",
+    )
     occurred_at = models.DateTimeField(help_text="When it happened, as the producer says.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -42,6 +52,11 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+    @property
+    def data_text(self) -> str:
+        """The JSON text of `data` that receivers get."""
+        return self.data_json or jsontext.dumps(self.data)
 
     def envelope(self) -> dict:
         """The JSON document POSTed to receivers. Its shape is the public contract."""
