@@ -163,7 +163,11 @@ class DeliveryAttempt(models.Model):
     )
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_headers = models.JSONField(default=dict)
-    response_body = models.TextField(blank=True, help_text="Capped at WEBHOOK_RESPONSE_BODY_MAX.")
+    # Bytes, as received (never decoded: see deliveries/http.py). A receiver
+    # may answer anything, gzip included, and PostgreSQL text refuses 0x00.
+    response_body = models.BinaryField(
+        blank=True, default=b"", help_text="As received, capped at WEBHOOK_RESPONSE_BODY_MAX."
+    )
     response_truncated = models.BooleanField(default=False)
     error_class = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -174,3 +178,27 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+    @property
+    def body_bytes(self) -> bytes:
+        return bytes(self.response_body or b"")
+
+    @property
+    def body_is_text(self) -> bool:
+        try:
+            self.body_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    @property
+    def body_display(self) -> str:
+        """The body for people: its text when it is UTF-8, else escaped (`\\x1f\\x8b…`)."""
+        body = self.body_bytes
+        if self.body_is_text:
+            return body.decode("utf-8")
+        return repr(body)[2:-1]  # bytes' own escapes: printable ASCII as is, the rest \\xNN
+
+    @property
+    def content_type(self) -> str:
+        return (self.response_headers or {}).get("content-type", "")
