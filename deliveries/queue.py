@@ -17,6 +17,7 @@ from collections.abc import Sequence
 
 from celery import current_app
 from django.conf import settings
+from django.db import DatabaseError
 
 from deliveries.models import Delivery, DeliveryStatus
 
@@ -73,8 +74,14 @@ def deliveries_enqueue(
             current_app.send_task(DELIVER_TASK, args=[chunk], countdown=countdown)
         except Exception as exc:
             broker.failed(len(chunk), exc)
-            Delivery.objects.filter(id__in=chunk, status=DeliveryStatus.PENDING).update(
-                message_due_at=None
-            )
+            try:
+                Delivery.objects.filter(id__in=chunk, status=DeliveryStatus.PENDING).update(
+                    message_due_at=None
+                )
+            except DatabaseError:
+                # This runs after a commit: it must not turn a stored publish
+                # into a failed request. Unmarked, the sweeper still re-queues
+                # them once their message is overdue (WEBHOOK_REQUEUE_AFTER).
+                log.warning("could not mark %d deliveries for the sweeper", len(chunk))
         else:
             broker.sent()

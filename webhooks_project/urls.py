@@ -7,6 +7,9 @@ from rest_framework.routers import DefaultRouter
 from deliveries.api import DeliveryViewSet, EventViewSet, URLTestView, WebhookTestView
 from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet, WebhookViewSet
 
+# API errors are JSON wherever they happen (core.api.server_error).
+handler500 = "core.api.server_error"
+
 admin.site.site_header = "Webhooks operations console"
 admin.site.site_title = "Webhooks console"
 admin.site.index_title = "Webhooks, events and deliveries"
