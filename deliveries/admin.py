@@ -31,6 +31,7 @@ from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 from rest_framework.exceptions import PermissionDenied as ScopeDenied
 
+from deliveries import teardown
 from deliveries.charts import activity_svg
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import (
@@ -328,6 +329,14 @@ class WebhookAdmin(TenantAdmin):
     search_fields = ["name", "payload_url", "description"]
     ordering = ["name"]
     actions = ["enable", "disable", "send_test_delivery", "redeliver_failed"]
+
+    def delete_model(self, request, obj):
+        # Deliveries in bounded batches, whatever the workers do (teardown).
+        teardown.webhook_delete(webhook=obj)
+
+    def delete_queryset(self, request, queryset):
+        teardown.webhooks_delete(queryset)
+
     readonly_fields = ["id", "secret_status", "created_at", "updated_at"]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),

@@ -13,6 +13,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from deliveries import teardown
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryStatus, Event
@@ -34,6 +35,7 @@ from deliveries.serializers import (
     RecoverSerializer,
     RedeliverResultSerializer,
 )
+from hooks import api as hooks_api
 from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin
 from hooks.serializers import TestDeliverySerializer, TestResultSerializer, TestURLSerializer
@@ -297,3 +299,20 @@ class URLTestView(ActorMixin, APIView):
         )
         response = webhook_test_send(webhook=webhook, event_type=data["type"], data=data["data"])
         return Response(test_result(response))
+
+
+# hooks' tenant and webhook APIs, deleting through deliveries.teardown: in
+# bounded batches, whatever the workers are doing. These are the ones routed.
+class WebhookViewSet(hooks_api.WebhookViewSet):
+    def remove(self, webhook):
+        teardown.webhook_delete(webhook=webhook)
+
+
+class AccountViewSet(hooks_api.AccountViewSet):
+    def remove(self, account):
+        teardown.account_delete(account=account)
+
+
+class DomainViewSet(hooks_api.DomainViewSet):
+    def remove(self, domain):
+        teardown.domain_delete(domain=domain)

@@ -256,6 +256,9 @@ WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, mini
 # naming fewer also takes other due deliveries, up to this many, so a busy
 # system sends in full batches whatever its events' fan-out.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# Deleting a webhook, account or domain deletes its deliveries this many per
+# transaction first (deliveries/teardown.py): memory and lock time stay bounded.
+WEBHOOK_DELETE_BATCH = env_int("WEBHOOK_DELETE_BATCH", 1000, minimum=1)
 # Results finished within this many milliseconds of each other are recorded
 # in one write; a slow receiver never delays a fast one's record by more.
 WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)

@@ -4,8 +4,16 @@ from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
-from deliveries.api import DeliveryViewSet, EventViewSet, URLTestView, WebhookTestView
-from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet, WebhookViewSet
+from deliveries.api import (
+    AccountViewSet,
+    DeliveryViewSet,
+    DomainViewSet,
+    EventViewSet,
+    URLTestView,
+    WebhookTestView,
+    WebhookViewSet,
+)
+from hooks.api import TokenViewSet, UserViewSet
 
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"
