@@ -26,7 +26,8 @@ def closed_port() -> int:
 
 @pytest.fixture
 def unreachable_broker(monkeypatch):
-    app = Celery("unreachable", broker=f"redis://127.0.0.1:{closed_port()}/0")
+    # Not set as current: every other test must keep the real app.
+    app = Celery("unreachable", broker=f"redis://127.0.0.1:{closed_port()}/0", set_as_current=False)
     app.conf.task_publish_retry_policy = settings.CELERY_TASK_PUBLISH_RETRY_POLICY
     monkeypatch.setattr(queue, "current_app", app)
     monkeypatch.setattr(queue, "broker", queue._Broker())
