@@ -135,8 +135,8 @@ SELECT pg_temp.uuid7(a.started_at), a.id, a.k, a.started_at,
        CASE WHEN a.timeout THEN '{}'::jsonb
             ELSE jsonb_build_object('content-type', 'text/plain',
                                     'server', 'nginx') END,
-       CASE WHEN a.ok THEN 'ok' WHEN a.timeout THEN ''
-            ELSE 'Service Unavailable' END,
+       convert_to(CASE WHEN a.ok THEN 'ok' WHEN a.timeout THEN ''
+            ELSE 'Service Unavailable' END, 'UTF8'),
        false,
        CASE WHEN a.timeout THEN 'Timeout' ELSE '' END,
        CASE WHEN a.timeout THEN 'Operation timed out after 10000 milliseconds '

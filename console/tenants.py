@@ -8,6 +8,7 @@ from django.db.models import Count, QuerySet
 from django.utils.html import format_html
 
 from console.base import TenantAdmin
+from deliveries import teardown
 from hooks.models import Account, Domain, Membership, Webhook
 from hooks.permissions import request_actor
 
@@ -83,6 +84,17 @@ class DomainAdmin(TenantAdmin):
     def cascaded_webhooks(self, objs):
         return Webhook.objects.filter(domain__in=objs)
 
+    # Through deliveries.teardown, as the API's delete: deliveries in bounded
+    # batches, whatever the workers are doing. (The delete page has already
+    # refused what is protected or beyond the actor's reach.)
+    def delete_model(self, request, obj: Domain) -> None:
+        teardown.domain_delete(domain=obj)
+
+    def delete_queryset(self, request, queryset: QuerySet[Domain]) -> None:
+        # Deepest first: a subdomain selected with its parent goes before it.
+        for domain in sorted(queryset, key=lambda d: len(d.path), reverse=True):
+            teardown.domain_delete(domain=domain)
+
 
 @admin.register(Account)
 class AccountAdmin(TenantAdmin):
@@ -107,6 +119,13 @@ class AccountAdmin(TenantAdmin):
 
     def cascaded_webhooks(self, objs):
         return Webhook.objects.filter(account__in=objs)
+
+    def delete_model(self, request, obj: Account) -> None:
+        teardown.account_delete(account=obj)
+
+    def delete_queryset(self, request, queryset: QuerySet[Account]) -> None:
+        for account in queryset:
+            teardown.account_delete(account=account)
 
 
 @admin.register(Membership)

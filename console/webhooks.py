@@ -13,7 +13,6 @@ from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
 from django.contrib.admin.views.main import ChangeList
-from django.db import transaction
 from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
@@ -25,6 +24,7 @@ from console.charts import activity_svg
 from console.filters import HealthFilter, OwnerAccountFilter, OwnerDomainFilter
 from console.forms import WebhookForm
 from console.webhook_tools import WebhookTools
+from deliveries import teardown
 from deliveries.models import Delivery
 from deliveries.selectors import (
     HEALTH_WINDOW,
@@ -36,8 +36,8 @@ from deliveries.selectors import (
 from hooks.models import Webhook
 from hooks.permissions import request_actor
 from hooks.services import (
+    webhook_check_scope,
     webhook_create,
-    webhook_delete,
     webhook_update,
 )
 
@@ -219,14 +219,25 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
             )
         return super().response_add(request, obj, post_url_continue)
 
+    # Deleting goes through deliveries.teardown, as the API's does: the
+    # deliveries in bounded batches, whatever the workers are doing, after
+    # the same scope rule as any change (a domain admin cannot delete a root
+    # admin's global webhook homed in their subtree).
     def delete_model(self, request, obj: Webhook) -> None:
-        webhook_delete(actor=request_actor(request), webhook=obj)
+        self._check_may_delete(request, [obj])
+        teardown.webhook_delete(webhook=obj)
 
     def delete_queryset(self, request, queryset: QuerySet[Webhook]) -> None:
+        webhooks = list(queryset.select_related("account", "domain"))
+        self._check_may_delete(request, webhooks)
+        teardown.webhooks_delete(Webhook.objects.filter(id__in=[w.id for w in webhooks]))
+
+    def _check_may_delete(self, request, webhooks: list[Webhook]) -> None:
         actor = request_actor(request)
-        with transaction.atomic():
-            for webhook in queryset.select_related("account", "domain"):
-                webhook_delete(actor=actor, webhook=webhook)
+        for webhook in webhooks:
+            webhook_check_scope(
+                actor=actor, scope=webhook.scope, account=webhook.account, domain=webhook.domain
+            )
 
     # --- the webhook page
 

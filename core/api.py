@@ -2,17 +2,46 @@
 
 from __future__ import annotations
 
-import json
+import logging
+import sys
 
+import kombu.exceptions
+import redis.exceptions
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig
 from django.core.exceptions import ValidationError as DjangoValidationError
+from django.db import InterfaceError, OperationalError
+from django.http import JsonResponse
+from django.views import defaults
 from rest_framework import exceptions, status
 from rest_framework.filters import OrderingFilter
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 
+from core import jsontext
+
+log = logging.getLogger(__name__)
+
 MAX_JSON_DEPTH = 32
+
+# What makes a request fail for a moment, not for good: the database (a
+# restart, a failover, a backend terminated) or the broker is unreachable.
+# The client gets a 503 and Retry-After, and may send the same request again
+# (publishing is idempotent with an event id).
+TRANSIENT_ERRORS = (
+    OperationalError,
+    InterfaceError,
+    redis.exceptions.ConnectionError,
+    redis.exceptions.TimeoutError,
+    kombu.exceptions.OperationalError,
+)
+RETRY_AFTER_SECONDS = 5
+
+
+class ServiceUnavailable(exceptions.APIException):
+    status_code = status.HTTP_503_SERVICE_UNAVAILABLE
+    default_detail = "The service is briefly unavailable (database or broker); retry shortly."
+    default_code = "unavailable"
 
 
 class PayloadTooLarge(exceptions.APIException):
@@ -29,6 +58,8 @@ class LimitedJSONParser(JSONParser):
     This cap covers bodies sent without a Content-Length. A deeply nested
     document would otherwise surface as a RecursionError (a 500), and
     PostgreSQL's jsonb refuses \u0000 (a 500 there, stored on SQLite).
+    Numbers with a fraction or exponent keep their text (core.jsontext), so
+    an event's data is delivered as written.
     """
 
     def parse(self, stream, media_type=None, parser_context=None):
@@ -37,7 +68,7 @@ class LimitedJSONParser(JSONParser):
         if len(raw) > limit:
             raise PayloadTooLarge(f"Request body is larger than {limit} bytes.")
         try:
-            data = json.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
+            data = jsontext.loads(raw.decode("utf-8"), parse_constant=_refuse_constant)
         except UnicodeDecodeError:
             raise exceptions.ParseError("Request body is not UTF-8.") from None
         except RecursionError:
@@ -80,8 +111,9 @@ def contains_nul(value) -> bool:
 
 
 def exception_handler(exc, context):
-    """DRF's handler, plus Django ValidationErrors from services as 400s and
-    Django's request-size refusal as a JSON 413."""
+    """DRF's handler, plus Django ValidationErrors from services as 400s,
+    Django's request-size refusal as a JSON 413, and a database or broker
+    outage as a JSON 503 with Retry-After."""
     # Imported here: rest_framework.views reads this module's classes from the
     # REST_FRAMEWORK settings when it loads, so a top-level import is circular.
     from rest_framework.views import exception_handler as drf_exception_handler
@@ -93,7 +125,28 @@ def exception_handler(exc, context):
     elif isinstance(exc, DjangoValidationError):
         detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
         exc = exceptions.ValidationError(detail)
-    return drf_exception_handler(exc, context)
+    elif isinstance(exc, TRANSIENT_ERRORS):
+        log.warning("503 for a transient outage: %s: %s", type(exc).__name__, exc)
+        exc = ServiceUnavailable()
+    response = drf_exception_handler(exc, context)
+    if response is not None and response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def server_error(request, *args, **kwargs):
+    """handler500: what escaped every view and middleware. Under /api/ it is
+    JSON, never Django's HTML page (a 503 with Retry-After when the database
+    or broker is away); elsewhere Django's page."""
+    if not request.path.startswith("/api/"):
+        return defaults.server_error(request, *args, **kwargs)
+    if isinstance(sys.exc_info()[1], TRANSIENT_ERRORS):
+        return JsonResponse(
+            {"detail": ServiceUnavailable.default_detail},
+            status=status.HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+    return JsonResponse({"detail": "Server error."}, status=500)
 
 
 class StrictLimitOffsetPagination(LimitOffsetPagination):

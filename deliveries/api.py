@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from deliveries import teardown
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
 from deliveries.models import Delivery, Event
@@ -266,6 +267,10 @@ class WebhookViewSet(hooks_api.WebhookViewSet):
     def retrieve(self, request, *args, **kwargs):
         return Response(self.get_serializer(self._counted(self.get_object())).data)
 
+    def remove(self, webhook):
+        # Its deliveries in bounded batches, whatever the workers are doing.
+        teardown.webhook_delete(webhook=webhook)
+
     @transaction.atomic
     def perform_update(self, serializer):
         webhook = serializer.instance
@@ -350,3 +355,15 @@ class URLTestView(ActorMixin, APIView):
         )
         response = webhook_test_send(webhook=webhook, event_type=data["type"], data=data["data"])
         return Response(test_result(response))
+
+
+# hooks' tenant APIs, deleting through deliveries.teardown: in bounded
+# batches, whatever the workers are doing. These are the ones routed.
+class AccountViewSet(hooks_api.AccountViewSet):
+    def remove(self, account):
+        teardown.account_delete(account=account)
+
+
+class DomainViewSet(hooks_api.DomainViewSet):
+    def remove(self, domain):
+        teardown.domain_delete(domain=domain)

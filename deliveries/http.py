@@ -308,6 +308,9 @@ class Sender:
         headers.append("Expect:")
         setopt(pycurl.HTTPHEADER, headers)
         setopt(pycurl.USERAGENT, dict(request.headers).get("User-Agent", self.user_agent))
+        # The body is kept as it came: a gzip answer is not inflated (it could
+        # grow far past the cap; we send no Accept-Encoding either).
+        setopt(pycurl.HTTP_CONTENT_DECODING, 0)
         setopt(pycurl.WRITEFUNCTION, transfer.on_body)
         setopt(pycurl.HEADERFUNCTION, transfer.on_header)
         if parts.scheme == "https":

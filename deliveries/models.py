@@ -10,6 +10,7 @@ from __future__ import annotations
 from django.db import models
 from django.db.models import Q
 
+from core import jsontext
 from core.ids import uuid7
 from hooks.models import Account, Domain, Webhook
 
@@ -31,6 +32,15 @@ class Event(models.Model):
     resource_id = models.CharField(max_length=255, blank=True)
     resource_type = models.CharField(max_length=128, blank=True)
     data = models.JSONField(default=dict, help_text="The action data, a JSON object.")
+    # What is delivered: `data` as the producer wrote it (core.jsontext). The
+    # jsonb column above is for filtering and the console; PostgreSQL rewrites
+    # its numbers and key order, so it is never what a receiver gets. Empty
+    # for events stored before this column existed (their `data` is used).
+    data_json = models.TextField(
+        blank=True,
+        editable=False,
+        help_text="The data as published (JSON text): numbers and key order as sent.",
+    )
     occurred_at = models.DateTimeField(help_text="When it happened, as the producer says.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
 
@@ -42,6 +52,11 @@ class Event(models.Model):
 
     def __str__(self) -> str:
         return f"{self.type} {self.id}"
+
+    @property
+    def data_text(self) -> str:
+        """The JSON text of `data` that receivers get."""
+        return self.data_json or jsontext.dumps(self.data)
 
     def envelope(self) -> dict:
         """The JSON document POSTed to receivers. Its shape is the public contract."""
@@ -151,7 +166,11 @@ class DeliveryAttempt(models.Model):
     )
     response_status = models.PositiveSmallIntegerField(null=True, blank=True)
     response_headers = models.JSONField(default=dict)
-    response_body = models.TextField(blank=True, help_text="Capped at WEBHOOK_RESPONSE_BODY_MAX.")
+    # Bytes, as received (never decoded: see deliveries/http.py). A receiver
+    # may answer anything, gzip included, and PostgreSQL text refuses 0x00.
+    response_body = models.BinaryField(
+        blank=True, default=b"", help_text="As received, capped at WEBHOOK_RESPONSE_BODY_MAX."
+    )
     response_truncated = models.BooleanField(default=False)
     error_class = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
@@ -162,3 +181,27 @@ class DeliveryAttempt(models.Model):
 
     def __str__(self) -> str:
         return f"attempt {self.number} of {self.delivery_id}"
+
+    @property
+    def body_bytes(self) -> bytes:
+        return bytes(self.response_body or b"")
+
+    @property
+    def body_is_text(self) -> bool:
+        try:
+            self.body_bytes.decode("utf-8")
+        except UnicodeDecodeError:
+            return False
+        return True
+
+    @property
+    def body_display(self) -> str:
+        """The body for people: its text when it is UTF-8, else escaped (`\\x1f\\x8b…`)."""
+        body = self.body_bytes
+        if self.body_is_text:
+            return body.decode("utf-8")
+        return repr(body)[2:-1]  # bytes' own escapes: printable ASCII as is, the rest \\xNN
+
+    @property
+    def content_type(self) -> str:
+        return (self.response_headers or {}).get("content-type", "")

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from django.db import IntegrityError, transaction
 from django.utils import timezone
 
+from core import jsontext
 from deliveries import queue
 from deliveries.models import Delivery, Event
 from hooks.models import Account, Circuit, Domain, Webhook
@@ -48,6 +49,10 @@ def event_publish(
     deliveries are queued to Celery after the transaction commits, so a
     rolled-back caller sends nothing. Publishing an id again returns the
     stored event if the contents are the same and raises EventConflict if not.
+
+    `data` is serialised once, here (core.jsontext.dumps): that text is what
+    receivers get, numbers and key order as given (the API's parser keeps the
+    text of each number it read).
     """
     exclude = set(exclude)
     domain = event_domain(account=account, domain=domain)
@@ -59,6 +64,7 @@ def event_publish(
         resource_id=resource_id,
         resource_type=resource_type,
         data=data,
+        data_json=jsontext.dumps(data),
         occurred_at=occurred_at or timezone.now(),
     )
     with transaction.atomic():
@@ -148,7 +154,10 @@ def operational_event_publish(
 def _republished(existing: Event, new: Event, timestamp_given: bool) -> PublishResult:
     same = (
         existing.type == new.type
-        and existing.data == new.data
+        # Compared as values (the stored text read back), not as jsonb gave
+        # them back: it reads 6.02e23 as an int, unequal to the float.
+        and (jsontext.loads(existing.data_json) if existing.data_json else existing.data)
+        == new.data
         and existing.account_id == new.account_id
         and existing.domain_id == new.domain_id
         and existing.resource_id == new.resource_id

@@ -55,8 +55,9 @@ def check_signature(headers: dict[str, str], body: bytes, secret: str | None) ->
     return "unsigned"
 
 
-# Decides the answer to one request: (status, body). Default: 200 {"ok": true}.
-Responder = Callable[[Received], tuple[int, bytes]]
+# Decides the answer to one request: (status, body), or (status, body, headers)
+# to answer with other headers than a JSON Content-Type. Default: 200 {"ok": true}.
+Responder = Callable[[Received], tuple[int, bytes] | tuple[int, bytes, dict[str, str]]]
 
 
 def always(status: int) -> Responder:
@@ -104,12 +105,14 @@ class Receiver:
                     receiver._arrived.notify_all()
                 if receiver.on_request:
                     receiver.on_request(item)
-                status, reply = receiver.responder(item)
+                status, reply, *more = receiver.responder(item)
+                extra = more[0] if more else {"Content-Type": "application/json"}
                 # One write for status line, headers and body: split writes
                 # meet Nagle's algorithm and delayed ACKs, 40 ms a request.
                 head = (
                     f"HTTP/1.1 {status} {self.responses.get(status, ('',))[0]}\r\n"
-                    f"Content-Type: application/json\r\nContent-Length: {len(reply)}\r\n\r\n"
+                    + "".join(f"{name}: {value}\r\n" for name, value in extra.items())
+                    + f"Content-Length: {len(reply)}\r\n\r\n"
                 )
                 self.wfile.write(head.encode() + reply)
 

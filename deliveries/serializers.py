@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import base64
+
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
@@ -71,6 +73,13 @@ class EventSerializer(serializers.ModelSerializer):
 
 
 class AttemptSerializer(serializers.ModelSerializer):
+    # A receiver's answer is bytes, stored as such: `response_body` is their
+    # text when they are UTF-8, else the bytes escaped (\\x1f\\x8b…);
+    # `response_body_base64` is exact whatever they are.
+    response_body = serializers.CharField(source="body_display", read_only=True)
+    response_body_base64 = serializers.SerializerMethodField()
+    response_content_type = serializers.CharField(source="content_type", read_only=True)
+
     class Meta:
         model = DeliveryAttempt
         fields = [
@@ -82,10 +91,15 @@ class AttemptSerializer(serializers.ModelSerializer):
             "response_status",
             "response_headers",
             "response_body",
+            "response_body_base64",
+            "response_content_type",
             "response_truncated",
             "error_class",
             "error_message",
         ]
+
+    def get_response_body_base64(self, attempt: DeliveryAttempt) -> str:
+        return base64.b64encode(attempt.body_bytes).decode()
 
 
 class DeliverySerializer(serializers.ModelSerializer):

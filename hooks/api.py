@@ -34,6 +34,7 @@ from hooks.services import (
     domain_create,
     token_issue,
     user_create,
+    webhook_check_scope,
     webhook_create,
     webhook_delete,
     webhook_rotate_secret,
@@ -85,7 +86,17 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
         )
 
     def perform_destroy(self, instance):
-        webhook_delete(actor=self.actor, webhook=instance)
+        # Deleting is changing: a role that may not have this scope may not
+        # delete it either (a root admin's global webhook in a tenant's account).
+        webhook_check_scope(
+            actor=self.actor, scope=instance.scope, account=instance.account, domain=instance.domain
+        )
+        self.remove(instance)
+
+    def remove(self, webhook: Webhook) -> None:
+        """Delete it. deliveries/api.py's subclass (the one routed) deletes its
+        deliveries in bounded batches first: hooks knows nothing of them."""
+        webhook_delete(webhook=webhook)
 
     @extend_schema(request=RotateSecretSerializer, responses=RotateSecretResultSerializer)
     @action(detail=True, methods=["post"], url_path="rotate-secret")
@@ -147,10 +158,14 @@ class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
         if self.actor.webhooks_beyond_reach(Webhook.objects.filter(domain=domain)):
             raise PermissionDenied(CASCADE_REFUSED)
         try:
-            domain.delete()
+            self.remove(domain)
         except ProtectedError:
             return conflict("The domain still has subdomains or accounts.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def remove(self, domain) -> None:
+        """Delete it (see WebhookViewSet.remove)."""
+        domain.delete()
 
 
 class AccountViewSet(ActorMixin, viewsets.ModelViewSet):
@@ -187,10 +202,14 @@ class AccountViewSet(ActorMixin, viewsets.ModelViewSet):
         if self.actor.webhooks_beyond_reach(Webhook.objects.filter(account=account)):
             raise PermissionDenied(CASCADE_REFUSED)
         try:
-            account.delete()
+            self.remove(account)
         except ProtectedError:
             return conflict("The account still has users.")
         return Response(status=status.HTTP_204_NO_CONTENT)
+
+    def remove(self, account) -> None:
+        """Delete it (see WebhookViewSet.remove)."""
+        account.delete()
 
 
 class UserViewSet(ActorMixin, viewsets.ModelViewSet):

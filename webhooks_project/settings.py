@@ -305,6 +305,9 @@ WEBHOOK_CIRCUIT_COOLDOWN_MAX = env_number("WEBHOOK_CIRCUIT_COOLDOWN_MAX", 3600, 
 WEBHOOK_DISABLE_AFTER = env_number("WEBHOOK_DISABLE_AFTER", 5 * 86400)
 # A 429 or 503's Retry-After is honoured up to this many seconds.
 WEBHOOK_RETRY_AFTER_MAX = env_number("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=0)
+# Deleting a webhook, account or domain deletes its deliveries this many per
+# transaction first (deliveries/teardown.py): memory and lock time stay bounded.
+WEBHOOK_DELETE_BATCH = env_int("WEBHOOK_DELETE_BATCH", 1000, minimum=1)
 # Results finished within this many milliseconds of each other are recorded
 # in one write; a slow receiver never delays a fast one's record by more.
 WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)

@@ -5,13 +5,18 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
 
 from deliveries.api import (
+    AccountViewSet,
     DeliveryViewSet,
+    DomainViewSet,
     EventViewSet,
     URLTestView,
     WebhookTestView,
     WebhookViewSet,
 )
-from hooks.api import AccountViewSet, DomainViewSet, TokenViewSet, UserViewSet
+from hooks.api import TokenViewSet, UserViewSet
+
+# API errors are JSON wherever they happen (core.api.server_error).
+handler500 = "core.api.server_error"
 
 admin.site.site_header = "Webhooks operations console"
 admin.site.site_title = "Webhooks console"

@@ -4,19 +4,25 @@ new state, in one pass; then queue the retries that are near."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import math
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
+from django.db import DatabaseError, transaction
 
 from deliveries import queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.outcome import Outcome
 from deliveries.pipeline.request import redacted
+
+log = logging.getLogger(__name__)
+
+# An attempt whose response the database would not take (kept without it).
+RESPONSE_NOT_STORED = "ResponseNotStored"
 
 
 def attempt_build(
@@ -35,12 +41,58 @@ def attempt_build(
         url=request_url,
         request_headers=redacted(headers),
         response_status=result.status_code,
-        response_headers=result.headers,
-        response_body=result.body.decode("utf-8", errors="replace"),
+        response_headers=_storable_headers(result.headers),
+        response_body=result.body,
         response_truncated=result.body_truncated,
         error_class=result.error_class,
         error_message=result.error_message,
     )
+
+
+def _storable_headers(headers: dict[str, str]) -> dict[str, str]:
+    # jsonb refuses \u0000, and a hostile receiver may send one in a header.
+    return {k.replace("\x00", "\\x00"): v.replace("\x00", "\\x00") for k, v in headers.items()}
+
+
+def _attempts_insert(attempts: list[DeliveryAttempt]) -> None:
+    """Insert the attempt rows, all at once if the database takes them.
+
+    If it refuses one (a value a column cannot hold), each is written alone in
+    its own savepoint, and one still refused is kept without its response,
+    with the database's reason: the other rows, and every delivery's outcome
+    (written before, in the same transaction), are never lost to one bad row.
+    """
+    try:
+        with transaction.atomic():
+            DeliveryAttempt.objects.bulk_create(attempts)
+        return
+    except DatabaseError as exc:
+        refused = [(attempts[0], exc)] if len(attempts) == 1 else []
+    if not refused:
+        for attempt in attempts:
+            try:
+                with transaction.atomic():
+                    attempt.save(force_insert=True)
+            except DatabaseError as exc:
+                refused.append((attempt, exc))
+    for attempt, exc in refused:
+        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+        log.warning(
+            "attempt %s of delivery %s stored without its response: %s",
+            attempt.number,
+            attempt.delivery_id,
+            reason,
+        )
+        attempt.response_headers, attempt.response_body = {}, b""
+        attempt.error_class = attempt.error_class or RESPONSE_NOT_STORED
+        attempt.error_message = f"{attempt.error_message} [response not stored: {reason}]".strip()
+        try:
+            with transaction.atomic():
+                attempt.save(force_insert=True)
+        except DatabaseError:
+            log.exception(
+                "attempt %s of delivery %s not recorded", attempt.number, attempt.delivery_id
+            )
 
 
 def outcomes_record(
@@ -104,7 +156,7 @@ def outcomes_record(
                 Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
             )
             attempts = [a for d, a, _ in results if d.id in existing]
-        DeliveryAttempt.objects.bulk_create(attempts)
+        _attempts_insert(attempts)
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
         if due is not None and outcome.retry_in is not None:
             # Group retries by the whole second they fall due, one message a group;

@@ -21,8 +21,15 @@ _SECRET_HEADERS = {"authorization"}
 
 
 def event_body(event: Event) -> bytes:
-    """The exact bytes POSTed for an event: compact JSON, the same on every try."""
-    return json.dumps(event.envelope(), separators=(",", ":"), ensure_ascii=False).encode()
+    """The exact bytes POSTed for an event: compact JSON, the same on every try.
+
+    `data` (the envelope's last member) is the producer's own JSON text,
+    spliced in as it was stored, so its numbers and key order arrive as sent.
+    """
+    envelope = event.envelope()
+    del envelope["data"]
+    head = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
+    return f'{head[:-1]},"data":{event.data_text}}}'.encode()
 
 
 def delivery_headers(

@@ -38,7 +38,7 @@ def test_the_delivery_page_shows_every_attempt(root, hooks):
         response_status=500,
         request_headers={"Authorization": "[redacted]", "webhook-id": str(delivery.event_id)},
         response_headers={"X-Reason": "maintenance"},
-        response_body="try later",
+        response_body=b"try later",
     )
     DeliveryAttemptFactory(
         delivery=delivery,

@@ -72,7 +72,7 @@ def test_a_delivery_shows_its_attempts(admin, tenants):
         error_class="Timeout",
         request_headers={"Authorization": "[redacted]"},
     )
-    DeliveryAttemptFactory(delivery=delivery, number=2, response_status=200, response_body="ok")
+    DeliveryAttemptFactory(delivery=delivery, number=2, response_status=200, response_body=b"ok")
 
     # when
     shown = admin.get(f"{DELIVERIES}{delivery.id}/").json()
