@@ -146,6 +146,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),
+        ("Endpoint health", {"fields": HEALTH_FIELDS}),
         ("Owner and scope", {"fields": ["scope", "account", "domain"]}),
         ("Destination", {"fields": ["payload_url", "event_types", "ssl_verification"]}),
         (
@@ -162,7 +163,6 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
             },
         ),
         ("Delivery", {"fields": ["timeout", "max_attempts", "max_in_flight"]}),
-        ("Endpoint health", {"fields": HEALTH_FIELDS}),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
 
@@ -261,7 +261,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
 
     @admin.display(description="last success")
     def last_success(self, webhook: Webhook) -> str:
-        return when(webhook.last_success_at, none="never (or not since it was created)")
+        return when(webhook.last_success_at, none="never")
 
     @admin.display(description="circuit retry")
     def circuit_retry(self, webhook: Webhook) -> str:
