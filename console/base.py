@@ -1,6 +1,12 @@
 """What every console page shares: the tenant rule (a staff user who is a
 domain admin sees and acts on their subtree only), a paginator that never
 counts a whole table, and the display kit (status badges, pretty JSON).
+
+Two words about a webhook's health, not to be confused: its *success rate*
+over the last 24 h (deliveries.selectors.Health: healthy, degraded, failing,
+idle), read from its deliveries; and its *state* (hooks.models.Health, here
+State: healthy, degraded, circuit open, disabled), what the workers wrote on
+the webhook and what decides whether it is sent to.
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from django.utils.text import capfirst
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.selectors import Health
+from hooks.models import Health as State
 from hooks.permissions import request_actor
 
 # Lookup parts a list filter puts in the query string (`status__exact`,
@@ -37,6 +44,12 @@ HEALTH_COLOURS = {
     Health.FAILING: "#c62828",
     Health.IDLE: "#6d6d6d",
 }
+STATE_COLOURS = {
+    State.HEALTHY: "#2e7d32",
+    State.DEGRADED: "#ef6c00",
+    State.CIRCUIT_OPEN: "#c62828",
+    State.DISABLED: "#6d6d6d",
+}
 
 
 def status_badge(status: str) -> str:
@@ -45,6 +58,17 @@ def status_badge(status: str) -> str:
         status,
         STATUS_COLOURS.get(status, "inherit"),
         status,
+    )
+
+
+def state_badge(state: str, *, title: str = "") -> str:
+    """A webhook's state (hooks.models.Health) as a badge; `title` on hover."""
+    return format_html(
+        '<strong class="state state-{}" style="color:{}" title="{}">{}</strong>',
+        state,
+        STATE_COLOURS.get(state, "inherit"),
+        title,
+        State(state).label.lower(),
     )
 
 

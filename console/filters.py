@@ -10,6 +10,8 @@ from django.db.models import QuerySet
 from django.utils import timezone
 
 from deliveries.selectors import HEALTH_WINDOW, Health, webhooks_in_health
+from hooks.filters import UNHEALTHY
+from hooks.models import Health as State
 from hooks.models import Webhook
 from hooks.permissions import request_actor
 
@@ -110,8 +112,11 @@ class OwnerAccountFilter(ChoicesFromQuerysetFilter):
         return request_actor(request).accounts().select_related("domain").order_by("name")
 
 
-class HealthFilter(admin.SimpleListFilter):
-    title = f"health (last {HEALTH_WINDOW.total_seconds() / 3600:g} h)"
+class SuccessRateFilter(admin.SimpleListFilter):
+    """By the share of the window's deliveries that succeeded (the "last 24 h"
+    column), not by state (StateFilter)."""
+
+    title = f"success rate (last {HEALTH_WINDOW.total_seconds() / 3600:g} h)"
     parameter_name = "health"
 
     def lookups(self, request, model_admin):
@@ -122,3 +127,22 @@ class HealthFilter(admin.SimpleListFilter):
         if value not in dict(Health.CHOICES):
             return queryset
         return webhooks_in_health(queryset, value, now=timezone.now())
+
+
+class StateFilter(admin.SimpleListFilter):
+    """By state as the workers wrote it (the "state" column): the API's
+    ?health= filter, values included."""
+
+    title = "state"
+    parameter_name = "state"
+
+    def lookups(self, request, model_admin):
+        return [*State.choices, (UNHEALTHY, "Unhealthy (any but healthy)")]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == UNHEALTHY:
+            return queryset.in_health(State.DEGRADED, State.CIRCUIT_OPEN, State.DISABLED)
+        if value in State.values:
+            return queryset.in_health(value)
+        return queryset

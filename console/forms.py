@@ -61,6 +61,7 @@ class WebhookForm(forms.ModelForm):
             "auth_username",
             "timeout",
             "max_attempts",
+            "max_in_flight",
         ]
 
     # What a save writes (through hooks.services): the fields above and the
@@ -98,6 +99,14 @@ class WebhookForm(forms.ModelForm):
         elif data.get("clear_auth_password"):
             self.instance.auth_password = ""
         return data
+
+    def clean_max_in_flight(self) -> int | None:
+        # The API's rule, in its words (hooks.serializers): 1 to 1000, or
+        # empty for WEBHOOK_MAX_IN_FLIGHT.
+        value = self.cleaned_data.get("max_in_flight")
+        if value is not None and not 1 <= value <= 1000:
+            raise ValidationError("Must be between 1 and 1000.")
+        return value
 
     def written(self) -> dict:
         """The values a save writes, as the services take them."""

@@ -1,6 +1,15 @@
-"""The operator's tools on webhooks: the test and rotate-secret buttons of a
-webhook's page, and the list actions (enable, disable, test, redeliver the
-failed), each acting only on the webhooks the actor may manage."""
+"""The operator's tools on webhooks: the test, resume and rotate-secret
+buttons of a webhook's page, and the list actions (resume, enable, disable,
+test, redeliver the failed), each acting only on the webhooks the actor may
+manage.
+
+Resuming and enabling go through deliveries.pipeline.health.webhook_resume,
+as the API's resume and its PATCH `enabled: true` do: the circuit closed,
+throttling and failures forgotten, the webhook enabled, its held deliveries
+due now (drained at its sending limit), `webhook.recovered` published.
+Disabling is hooks.services' (what PATCH `enabled: false` writes): its
+deliveries are then held.
+"""
 
 from __future__ import annotations
 
@@ -16,13 +25,21 @@ from django.urls import path, reverse
 from django.utils import timezone
 
 from console.base import uuid_or_404
+from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import deliveries_recover, webhook_test_send
-from hooks.models import Webhook
+from deliveries.selectors import HELD_COUNT_CAP, webhook_held_count
+from hooks.models import Health, Webhook
 from hooks.permissions import request_actor
 from hooks.services import webhook_rotate_secret, webhooks_set_enabled
 
 # A test delivery is sent from the web process while the operator waits.
 TEST_SEND_MAX = 10
+
+
+def resumable(webhook: Webhook, *, now: dt.datetime) -> bool:
+    """Whether resuming would change anything (webhook_resume leaves a healthy,
+    unheld webhook as it is)."""
+    return webhook.health != Health.HEALTHY or webhook.is_held(now=now)
 
 
 class WebhookTools:
@@ -41,6 +58,11 @@ class WebhookTools:
                 "<path:object_id>/test/",
                 self.admin_site.admin_view(self.test_view),
                 name=f"{info}_test",
+            ),
+            path(
+                "<path:object_id>/resume/",
+                self.admin_site.admin_view(self.resume_view),
+                name=f"{info}_resume",
             ),
             *super().get_urls(),
         ]
@@ -79,6 +101,52 @@ class WebhookTools:
             )
         )
 
+    def resume_view(self, request, object_id):
+        if request.method != "POST":
+            return HttpResponseNotAllowed(["POST"])
+        webhook = self._webhook_to_act_on(request, object_id)
+        self._resume(request, [webhook], verb="Resumed")
+        return HttpResponseRedirect(
+            reverse(
+                "admin:hooks_webhook_change", args=[webhook.pk], current_app=self.admin_site.name
+            )
+        )
+
+    def _resume(self, request, webhooks, *, verb: str) -> int:
+        """Resume each of these webhooks that is not healthy or is held, and
+        say how many were and how many held deliveries are sent again."""
+        now = timezone.now()
+        resumed = released = 0
+        capped = False
+        for webhook in webhooks:
+            if not resumable(webhook, now=now):
+                continue
+            # Counted first, as the page shows them: the pending deliveries
+            # that were waiting for this endpoint and are now sent to it.
+            held = webhook_held_count(webhook, now=now)
+            capped |= held >= HELD_COUNT_CAP
+            was = Health(webhook.health).label.lower()
+            webhook_resume(webhook=webhook, now=now)
+            self.log_change(request, webhook, f"Resumed (was {was}); {held} held deliveries.")
+            resumed += 1
+            released += held
+        left = len(webhooks) - resumed
+        if resumed or not left:
+            more = "+" if capped else ""
+            self.message_user(
+                request,
+                f"{verb} {resumed} webhook(s); {released:,}{more} held deliveries released, "
+                "sent at each webhook's sending limit.",
+                messages.SUCCESS,
+            )
+        if left:
+            self.message_user(
+                request,
+                f"{left} webhook(s) already healthy and sending: left as they were.",
+                messages.INFO,
+            )
+        return resumed
+
     def _report_test(self, request, webhook: Webhook) -> None:
         response = webhook_test_send(webhook=webhook)
         if response.ok:
@@ -106,11 +174,27 @@ class WebhookTools:
 
     # --- list actions
 
-    @admin.action(description="Enable selected webhooks")
+    @admin.action(description="Resume selected webhooks (close the circuit, enable, send the held)")
+    def resume(self, request, queryset):
+        webhooks = list(self.manageable(request, queryset).select_related("account", "domain"))
+        self._resume(request, webhooks, verb="Resumed")
+        self._report_skipped(request, queryset.count(), len(webhooks))
+
+    @admin.action(description="Enable selected webhooks (and send the held)")
     def enable(self, request, queryset):
-        count = webhooks_set_enabled(actor=request_actor(request), webhooks=queryset, enabled=True)
-        self.message_user(request, f"Enabled {count} webhook(s).", messages.SUCCESS)
-        self._report_skipped(request, queryset.count(), count)
+        # Enabling is resuming the disabled ones, as PATCH `enabled: true` is;
+        # an enabled webhook is left as it is (even with its circuit open:
+        # that is what Resume is for).
+        webhooks = list(self.manageable(request, queryset).select_related("account", "domain"))
+        disabled = [webhook for webhook in webhooks if not webhook.enabled]
+        self._resume(request, disabled, verb="Enabled")
+        if len(disabled) < len(webhooks):
+            self.message_user(
+                request,
+                f"{len(webhooks) - len(disabled)} webhook(s) already enabled: left as they were.",
+                messages.INFO,
+            )
+        self._report_skipped(request, queryset.count(), len(webhooks))
 
     @admin.action(description="Disable selected webhooks")
     def disable(self, request, queryset):

@@ -1,7 +1,7 @@
-"""The webhook pages: the list with each webhook's health, the form, and the
-page with its activity and recent deliveries. The operator's tools (test,
-rotate the secret, enable, disable, redeliver the failed) are in
-console.webhook_tools.
+"""The webhook pages: the list with each webhook's state and success rate,
+the form, and the page with its endpoint health, activity and recent
+deliveries. The operator's tools (test, rotate the secret, resume, enable,
+disable, redeliver the failed) are in console.webhook_tools.
 
 Writes go through hooks.services, as the API's do: the actor's scope rules
 are applied there once.
@@ -9,6 +9,7 @@ are applied there once.
 
 from __future__ import annotations
 
+import datetime as dt
 from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
@@ -19,27 +20,84 @@ from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 from django.utils.timesince import timesince
 
-from console.base import HEALTH_COLOURS, TenantAdmin, status_badge
+from console.base import HEALTH_COLOURS, TenantAdmin, state_badge, status_badge
 from console.charts import activity_svg
-from console.filters import HealthFilter, OwnerAccountFilter, OwnerDomainFilter
+from console.filters import OwnerAccountFilter, OwnerDomainFilter, StateFilter, SuccessRateFilter
 from console.forms import WebhookForm
-from console.webhook_tools import WebhookTools
+from console.webhook_tools import WebhookTools, resumable
 from deliveries import teardown
 from deliveries.models import Delivery
+from deliveries.pipeline.health import webhook_resume
 from deliveries.selectors import (
     HEALTH_WINDOW,
+    HELD_COUNT_CAP,
     WindowCounts,
     webhook_activity,
     webhook_health,
+    webhook_held_count,
     webhooks_with_last_outcome,
 )
-from hooks.models import Webhook
+from hooks.models import Circuit, Webhook
+from hooks.models import Health as State
 from hooks.permissions import request_actor
 from hooks.services import (
     webhook_check_scope,
     webhook_create,
     webhook_update,
 )
+
+# The webhook page's "Endpoint health" fieldset: read-only, as the workers wrote it.
+HEALTH_FIELDS = [
+    "state_on_page",
+    "state_since",
+    "failures",
+    "last_success",
+    "circuit_retry",
+    "throttled",
+    "sending_limit",
+    "held_deliveries",
+]
+
+
+def state_detail(webhook: Webhook) -> tuple[str, dt.datetime | None]:
+    """Why a webhook is in its state, and since when (nothing when healthy:
+    a reason left from before would only mislead)."""
+    state = webhook.health
+    if state == State.HEALTHY:
+        return "", None
+    if state == State.DEGRADED:
+        # Failing without an open circuit writes no reason: say it.
+        reasons = []
+        if webhook.consecutive_failures:
+            reasons.append(f"{webhook.consecutive_failures} failure(s) in a row")
+        if webhook.throttle_limit:
+            reasons.append(webhook.state_reason or "slowed down by a 429 or 503")
+        failing = webhook.consecutive_failures and webhook.failing_since
+        return "; ".join(reasons), failing or webhook.state_changed_at
+    return webhook.state_reason, webhook.state_changed_at
+
+
+def span(start: dt.datetime, end: dt.datetime) -> str:
+    """timesince, in seconds under a minute: a circuit's cool-down or a
+    Retry-After is often seconds long."""
+    seconds = int((end - start).total_seconds())
+    if seconds < 60:
+        return f"{max(seconds, 0)} second{'' if seconds == 1 else 's'}"
+    return timesince(start, end)
+
+
+def when(moment: dt.datetime | None, *, none: str = "-") -> str:
+    """A time in UTC with how long ago (or from now) it is."""
+    if moment is None:
+        return none
+    now = timezone.now()
+    relative = f"{span(moment, now)} ago" if moment <= now else f"in {span(now, moment)}"
+    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({relative})"
+
+
+def state_title(reason: str, since: dt.datetime | None) -> str:
+    since_text = f"since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    return " — ".join(part for part in (reason, since_text) if part)
 
 
 class WebhookChangeList(ChangeList):
@@ -63,17 +121,32 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
         "owner",
         "destination",
         "enabled",
+        "state",
         "health",
         "last_outcome",
     ]
-    list_filter = ["scope", "enabled", HealthFilter, OwnerDomainFilter, OwnerAccountFilter]
+    list_filter = [
+        "scope",
+        "enabled",
+        StateFilter,
+        SuccessRateFilter,
+        OwnerDomainFilter,
+        OwnerAccountFilter,
+    ]
     list_select_related = ["account", "domain"]
     search_fields = ["name", "payload_url", "description"]
     ordering = ["name"]
-    actions = ["enable", "disable", "send_test_delivery", "redeliver_failed"]
-    readonly_fields = ["id", "secret_status", "created_at", "updated_at"]
+    actions = ["resume", "enable", "disable", "send_test_delivery", "redeliver_failed"]
+    readonly_fields = [
+        "id",
+        "secret_status",
+        "created_at",
+        "updated_at",
+        *HEALTH_FIELDS,
+    ]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),
+        ("Endpoint health", {"fields": HEALTH_FIELDS}),
         ("Owner and scope", {"fields": ["scope", "account", "domain"]}),
         ("Destination", {"fields": ["payload_url", "event_types", "ssl_verification"]}),
         (
@@ -89,12 +162,13 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
                 ]
             },
         ),
-        ("Delivery", {"fields": ["timeout", "max_attempts"]}),
+        ("Delivery", {"fields": ["timeout", "max_attempts", "max_in_flight"]}),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
 
     def get_queryset(self, request) -> QuerySet[Webhook]:
-        return webhooks_with_last_outcome(super().get_queryset(request))
+        # health_rank orders the state column: a CASE over the row's own columns.
+        return webhooks_with_last_outcome(super().get_queryset(request)).with_health_rank()
 
     def get_changelist(self, request, **kwargs):
         return WebhookChangeList
@@ -114,7 +188,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
                 for name, opts in fieldsets
             ]
         if obj is None:
-            fieldsets = [fs for fs in fieldsets if fs[0] != "Record"]
+            fieldsets = [fs for fs in fieldsets if fs[0] not in ("Endpoint health", "Record")]
         return fieldsets
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):
@@ -134,6 +208,16 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
     @admin.display(description="destination")
     def destination(self, webhook: Webhook) -> str:
         return urlsplit(webhook.payload_url).netloc or webhook.payload_url[:60]
+
+    @admin.display(description="state", ordering="-health_rank")  # the worst first
+    def state(self, webhook: Webhook) -> str:
+        reason, since = state_detail(webhook)
+        badge = state_badge(webhook.health, title=state_title(reason, since))
+        if since is None:
+            return badge
+        return format_html(
+            '{} <span class="state-since">for {}</span>', badge, span(since, timezone.now())
+        )
 
     @admin.display(description=f"last {HEALTH_WINDOW.total_seconds() / 3600:g} h")
     def health(self, webhook: Webhook) -> str:
@@ -156,6 +240,60 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
         when = webhook.h_last_at
         ago = f"{timesince(when)} ago" if when else ""
         return format_html("{} {}", status_badge(webhook.h_last_status), ago)
+
+    # --- the webhook page's endpoint health
+
+    @admin.display(description="state")
+    def state_on_page(self, webhook: Webhook) -> str:
+        reason, _ = state_detail(webhook)
+        badge = state_badge(webhook.health)
+        return format_html("{}: {}", badge, reason) if reason else badge
+
+    @admin.display(description="since")
+    def state_since(self, webhook: Webhook) -> str:
+        return when(state_detail(webhook)[1])
+
+    @admin.display(description="consecutive failures")
+    def failures(self, webhook: Webhook) -> str:
+        if not webhook.consecutive_failures:
+            return "0"
+        return f"{webhook.consecutive_failures}, the first {when(webhook.failing_since)}"
+
+    @admin.display(description="last success")
+    def last_success(self, webhook: Webhook) -> str:
+        return when(webhook.last_success_at, none="never")
+
+    @admin.display(description="circuit retry")
+    def circuit_retry(self, webhook: Webhook) -> str:
+        if webhook.circuit != Circuit.OPEN:
+            return "- (circuit closed)"
+        return f"one probe {when(webhook.circuit_retry_at)}"
+
+    @admin.display(description="throttled until")
+    def throttled(self, webhook: Webhook) -> str:
+        until = webhook.throttled_until
+        if until is None or until <= timezone.now():
+            return "-"
+        return when(until)
+
+    @admin.display(description="sending limit")
+    def sending_limit(self, webhook: Webhook) -> str:
+        limit, cap = webhook.sending_limit, webhook.effective_max_in_flight
+        why = {
+            State.DISABLED: "disabled",
+            State.CIRCUIT_OPEN: "circuit open: the probe only",
+        }.get(webhook.health)
+        if why is None and limit < cap:
+            why = "slowed down by a 429 or 503, growing back"
+        suffix = f" ({why}; max in flight {cap})" if why else " (max in flight)"
+        return f"{limit} at once{suffix}"
+
+    @admin.display(description="held deliveries")
+    def held_deliveries(self, webhook: Webhook) -> str:
+        held = webhook_held_count(webhook, now=timezone.now())
+        if held >= HELD_COUNT_CAP:
+            return f"{HELD_COUNT_CAP:,} or more pending, waiting for this endpoint"
+        return f"{held} pending, waiting for this endpoint" if held else "none"
 
     @admin.display(description="signing secret")
     def secret_status(self, webhook: Webhook) -> str:
@@ -194,9 +332,18 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
     def save_model(self, request, obj: Webhook, form: WebhookForm, change: bool) -> None:
         actor = request_actor(request)
         if change:
-            # Only what the form edits is written, never the secret columns: a
-            # rotation that lands while the form is open is not undone by it.
-            webhook_update(actor=actor, webhook=obj, **form.written())
+            # As the API's PATCH does: from the row as stored (the form has
+            # already set its values on `obj`). Re-enabling is resuming (held
+            # deliveries released), before the update, within the admin's
+            # transaction; the update writes only what the form edits, never
+            # the secret or health columns: a rotation or a worker's write
+            # that lands while the form is open is not undone by it.
+            changes = form.written()
+            stored = Webhook.objects.select_related("account", "domain").get(pk=obj.pk)
+            if not stored.enabled and changes["enabled"]:
+                stored = webhook_resume(webhook=stored, now=timezone.now())
+            updated = webhook_update(actor=actor, webhook=stored, **changes)
+            vars(obj).update(vars(updated))
             return
         created = webhook_create(actor=actor, **form.written())
         # The admin goes on with `obj` (the log entry, the redirect): make it
@@ -257,5 +404,6 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
                 activity_chart=mark_safe(activity_svg(webhook_activity(webhook, now=now))),
                 counts=webhook_health([webhook.pk], now=now).get(webhook.pk, WindowCounts()),
                 webhook=webhook,
+                resumable=resumable(webhook, now=now),
             )
         return super().change_view(request, object_id, form_url, extra_context)

@@ -189,6 +189,8 @@ def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes) -
         )
     if changes.get("secret"):
         check_secret(changes["secret"])
+    if webhook.enabled and changes.get("enabled") is False:
+        changes.update(_operator_disabled(now=timezone.now()))
     for name, value in changes.items():
         setattr(webhook, name, value)
     written = [*changes, "updated_at"]
@@ -204,12 +206,29 @@ def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes) -
     return webhook
 
 
+OPERATOR_DISABLED = "disabled by an operator"
+
+
+def _operator_disabled(*, now: dt.datetime) -> dict:
+    # Why and since when, as a worker's disable records them (410 Gone, failing
+    # too long): otherwise the state shown would keep the previous reason.
+    return {"state_reason": OPERATOR_DISABLED, "state_changed_at": now}
+
+
 def webhooks_set_enabled(*, actor: Actor, webhooks: QuerySet[Webhook], enabled: bool) -> int:
     """Enable or disable those of these webhooks the actor may manage (a domain
     admin sees a global webhook but only a root admin acts on it). Returns how
-    many were set; the others are left alone."""
-    chosen = webhooks.filter(actor.manageable_webhooks()).values("pk")
-    return Webhook.objects.filter(pk__in=chosen).update(enabled=enabled, updated_at=timezone.now())
+    many were set; the others are left alone. Disabling writes what
+    webhook_update(enabled=False) does; enabling does not release held
+    deliveries (deliveries.pipeline.health.webhook_resume does)."""
+    manageable = webhooks.filter(actor.manageable_webhooks()).values("pk")
+    chosen = Webhook.objects.filter(pk__in=manageable)
+    now = timezone.now()
+    if enabled:
+        return chosen.update(enabled=True, updated_at=now)
+    count = chosen.count()
+    chosen.filter(enabled=True).update(enabled=False, updated_at=now, **_operator_disabled(now=now))
+    return count
 
 
 @transaction.atomic

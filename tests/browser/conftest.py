@@ -51,7 +51,7 @@ WORKER_SETTINGS = {
 }
 
 # Room for the admin's tables without a horizontal scroll bar in screenshots.
-VIEWPORT = {"width": 1366, "height": 900}
+VIEWPORT = {"width": 1440, "height": 900}
 
 
 def unavailable(reason: str):

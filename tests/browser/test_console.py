@@ -1,20 +1,30 @@
 """The operations console in a real browser, as an operator uses it: log in,
 create a webhook, watch an event reach a real receiver through a real worker,
 make the receiver fail, redeliver from the console, see the second attempt
-succeed. The screenshots it takes are the ones docs/operations.md shows."""
+succeed; resume a webhook whose circuit is open. The screenshots it takes are
+the ones docs/operations.md shows."""
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 
 import pytest
+from django.utils import timezone
 from playwright.sync_api import expect
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.receiver import always
-from hooks.models import Role, Webhook
+from hooks.models import Circuit, Role, Webhook
 from tests.browser.console import reload_until
-from tests.factories import AccountFactory, DomainFactory, UserFactory, WebhookFactory
+from tests.factories import (
+    AccountFactory,
+    DeliveryFactory,
+    DomainFactory,
+    EventFactory,
+    UserFactory,
+    WebhookFactory,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -135,6 +145,60 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     rotated = page.locator("code.new-secret").inner_text()
     assert rotated != secret and rotated.startswith("whsec_")
     screenshot("secret-rotated")
+
+
+def test_an_operator_resumes_a_webhook_whose_circuit_is_open(page, login, screenshot, webhook):
+    # Given a webhook whose circuit a worker opened, with a delivery held for the probe
+    now = timezone.now()
+    retry_at = now + dt.timedelta(minutes=5)
+    Webhook.objects.filter(pk=webhook.pk).update(
+        consecutive_failures=10,
+        failing_since=now - dt.timedelta(minutes=12),
+        circuit=Circuit.OPEN,
+        circuit_retry_at=retry_at,
+        circuit_cooldown=300,
+        state_reason="10+ failures in a row; last: HTTP 503",
+        state_changed_at=now - dt.timedelta(minutes=2),
+    )
+    held = DeliveryFactory(
+        webhook=webhook,
+        event=EventFactory(account=webhook.account),
+        status=DeliveryStatus.PENDING,
+        next_attempt_at=retry_at,
+    )
+
+    # When the operator lists the unhealthy webhooks, it shows "circuit open" and why
+    login(page)
+    page.goto("/admin/hooks/webhook/?state=unhealthy")
+    row = page.locator("#result_list tbody tr")
+    expect(row).to_have_count(1)
+    state = row.locator("td.field-state")
+    expect(state.locator("strong.state")).to_have_text("circuit open")
+    expect(state.locator("strong.state")).to_have_attribute("title", re.compile(r"HTTP 503"))
+    expect(state).to_contain_text("for 2 minutes")
+    screenshot("webhook-circuit-open")
+
+    # And its page shows the endpoint's health, with the held delivery
+    row.locator("th a").click()
+    health = page.locator("fieldset", has_text="Endpoint health")
+    expect(health).to_contain_text("10+ failures in a row; last: HTTP 503")
+    expect(health).to_contain_text("1 pending, waiting for this endpoint")
+    screenshot("webhook-health")
+
+    # When they resume it
+    page.click("#resume")
+
+    # Then it is healthy again and the held delivery is due now
+    expect(page.locator("ul.messagelist")).to_contain_text(
+        "Resumed 1 webhook(s); 1 held deliveries released"
+    )
+    expect(health.locator("strong.state")).to_have_text("healthy")
+    expect(page.locator("#resume")).to_have_count(0)
+    page.goto("/admin/hooks/webhook/")
+    expect(page.locator("#result_list td.field-state")).to_have_text("healthy")
+    screenshot("webhook-resumed")
+    held.refresh_from_db()
+    assert held.next_attempt_at <= timezone.now()
 
 
 def test_a_domain_admin_sees_only_their_subtree(page, login, operator, screenshot):

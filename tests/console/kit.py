@@ -66,6 +66,7 @@ def form_data(tenants, **overrides):
         "new_auth_password": "",
         "timeout": "",
         "max_attempts": "",
+        "max_in_flight": "",
     }
     data.update(overrides)
     return data

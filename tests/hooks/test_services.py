@@ -9,6 +9,7 @@ from hooks.errors import ScopeError
 from hooks.models import Role, Scope, Webhook
 from hooks.permissions import Actor
 from hooks.services import (
+    OPERATOR_DISABLED,
     webhook_check_scope,
     webhook_create,
     webhook_delete,
@@ -177,3 +178,28 @@ def test_enabling_and_disabling_leave_what_the_actor_may_not_manage(actors, tena
         homed_in_subtree.pk: True,
     }
     assert webhooks_set_enabled(actor=actors["root"], webhooks=both, enabled=False) == 2
+
+
+def test_an_operator_disabling_says_so_in_the_state_both_ways(actors, tenants):
+    """webhook_update(enabled=False) (the API's PATCH, the console's form) and
+    webhooks_set_enabled (the console's action) record why and since when; a
+    webhook a worker disabled already keeps the worker's reason."""
+    one = WebhookFactory(payload_url=URL, account=tenants["east_acct"])
+    other = WebhookFactory(payload_url=URL, account=tenants["east_acct"])
+    gone = WebhookFactory(
+        payload_url=URL, account=tenants["east_acct"], enabled=False, state_reason="410 Gone"
+    )
+
+    webhook_update(actor=actors["root"], webhook=one, enabled=False)
+    webhooks_set_enabled(
+        actor=actors["root"],
+        webhooks=Webhook.objects.filter(pk__in=[other.pk, gone.pk]),
+        enabled=False,
+    )
+    webhook_update(actor=actors["root"], webhook=Webhook.objects.get(pk=gone.pk), enabled=False)
+
+    for webhook in (one, other):
+        stored = Webhook.objects.get(pk=webhook.pk)
+        assert (stored.enabled, stored.state_reason) == (False, OPERATOR_DISABLED)
+        assert stored.state_changed_at is not None
+    assert Webhook.objects.get(pk=gone.pk).state_reason == "410 Gone"
