@@ -5,6 +5,7 @@ failed), each acting only on the webhooks the actor may manage."""
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -21,13 +22,30 @@ from hooks.models import Webhook
 from hooks.permissions import request_actor
 from hooks.services import webhook_rotate_secret, webhooks_set_enabled
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpRequest
+
+    # Mixed into a ModelAdmin (WebhookAdmin): the checker sees the admin's methods.
+    _Admin = admin.ModelAdmin
+else:
+    _Admin = object
+
 # A test delivery is sent from the web process while the operator waits.
 TEST_SEND_MAX = 10
 
 
-class WebhookTools:
+class WebhookTools(_Admin):
     """For WebhookAdmin (console.webhooks), whose get_queryset, manageable
     and may_manage say which webhooks the actor may act on."""
+
+    if TYPE_CHECKING:
+
+        def manageable(
+            self, request: HttpRequest, webhooks: QuerySet[Webhook]
+        ) -> QuerySet[Webhook]: ...
+
+        def may_manage(self, request: HttpRequest, webhook: Webhook | None) -> bool: ...
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"

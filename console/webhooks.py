@@ -9,6 +9,7 @@ are applied there once.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
@@ -28,6 +29,7 @@ from console.webhook_tools import WebhookTools
 from deliveries.models import Delivery
 from deliveries.selectors import (
     HEALTH_WINDOW,
+    LastOutcome,
     WindowCounts,
     webhook_activity,
     webhook_health,
@@ -35,6 +37,9 @@ from deliveries.selectors import (
 )
 from hooks.models import Webhook
 from hooks.permissions import request_actor
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 from hooks.services import (
     webhook_create,
     webhook_delete,
@@ -150,7 +155,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
         )
 
     @admin.display(description="last outcome")
-    def last_outcome(self, webhook: Webhook) -> str:
+    def last_outcome(self, webhook: WithAnnotations[Webhook, LastOutcome]) -> str:
         if not webhook.h_last_status:
             return "-"
         when = webhook.h_last_at

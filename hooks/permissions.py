@@ -10,6 +10,7 @@ actions their role cannot take on objects they see are 403.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import PermissionDenied
@@ -20,7 +21,7 @@ from hooks.models import Account, Domain, Role, Scope
 
 @dataclass(frozen=True)
 class Actor:
-    user: object
+    user: Any  # the login (a User, or AnonymousUser); None in some tests
     role: str | None  # None: a login with no membership, who sees nothing
     account: Account | None
 
@@ -43,6 +44,7 @@ class Actor:
         if self.role == Role.DOMAIN_ADMIN:
             return Q(**{f"{domain_field}__path__startswith": self.domain_path})
         if self.role == Role.USER and account_field:
+            assert self.account is not None  # actor_for gives a user role with an account only
             return Q(**{account_field: self.account.pk})
         return Q(pk__in=[])
 
@@ -138,6 +140,8 @@ class IsTenantAdmin(BasePermission):
 
 class ActorMixin:
     """For views: `self.actor`, the request's actor (request_actor)."""
+
+    request: Any  # the view's: DRF's Request in an APIView, an HttpRequest in a View
 
     @property
     def actor(self) -> Actor:

@@ -7,7 +7,7 @@ import datetime as dt
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import transaction
@@ -22,7 +22,7 @@ from deliveries.pipeline.request import redacted
 def attempt_build(
     delivery: Delivery,
     request_url: str,
-    headers,
+    headers: Iterable[tuple[str, str]],
     result: SendResult,
     started_at: dt.datetime,
 ) -> DeliveryAttempt:
