@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters as filters
+from django.db.models import QuerySet
 
 from hooks.models import Account, Domain, Scope, Webhook, patterns_match
 
@@ -11,7 +14,7 @@ class StrictBooleanFilter(filters.TypedChoiceFilter):
     """true/false, and a 400 for anything else (django-filter's own
     BooleanFilter reads an unknown value as "no filter")."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
         super().__init__(coerce=lambda value: value == "true", **kwargs)
 
@@ -31,7 +34,9 @@ class WebhookFilter(filters.FilterSet):
         model = Webhook
         fields = ["name", "scope", "enabled", "account", "domain", "event_type"]
 
-    def filter_event_type(self, queryset, name, value):
+    def filter_event_type(
+        self, queryset: QuerySet[Webhook], name: str, value: str
+    ) -> QuerySet[Webhook]:
         # Patterns are matched in Python (the same code that routes events), so
         # the answer is exactly what delivery would do.
         rows = queryset.values_list("id", "event_types")
