@@ -16,6 +16,7 @@ import uuid
 from functools import cached_property
 
 from django.contrib import admin, messages
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
 from django.core.exceptions import ValidationError
 from django.core.paginator import Paginator
 from django.db.models import Q, QuerySet
@@ -32,7 +33,7 @@ from hooks.permissions import request_actor
 # `created_at__gte`, `domain__id__exact`, `enabled__isnull`...).
 SAFE_LOOKUP_PARTS = frozenset({"", "exact", "gte", "gt", "lte", "lt", "isnull", "id"})
 
-STATUS_COLOURS = {
+STATUS_COLOURS: dict[str, str] = {
     DeliveryStatus.SUCCEEDED: "#2e7d32",
     DeliveryStatus.FAILED: "#c62828",
     DeliveryStatus.PENDING: "#6d6d6d",
@@ -93,6 +94,7 @@ class CappedPaginator(Paginator):
     """
 
     CAP = 10_000
+    object_list: QuerySet  # the admin pages querysets only
 
     @cached_property
     def count(self) -> int:
@@ -155,7 +157,8 @@ class TenantAdmin(admin.ModelAdmin):
         filters = self.get_list_filter(request) if request is not None else self.list_filter
         for item in filters:
             if isinstance(item, type):  # a SimpleListFilter: its own parameter
-                if lookup == item.parameter_name:
+                # A SimpleListFilter (ListFilter, as the stubs have it, has no parameter_name).
+                if lookup == item.parameter_name:  # type: ignore[attr-defined]
                     return True
                 continue
             field = item[0] if isinstance(item, (list, tuple)) else item
@@ -169,7 +172,7 @@ class TenantAdmin(admin.ModelAdmin):
         # turned into a database error.
         pk = self.model._meta.pk
         try:
-            for value in request.POST.getlist(admin.helpers.ACTION_CHECKBOX_NAME):
+            for value in request.POST.getlist(ACTION_CHECKBOX_NAME):
                 pk.to_python(value)
         except ValidationError:
             self.message_user(request, "The selection is not valid.", messages.ERROR)
@@ -181,7 +184,8 @@ class TenantAdmin(admin.ModelAdmin):
         lists every related row (a webhook's million deliveries, one line each)."""
         objs = list(objs)
         actor = request_actor(request)
-        perms_needed, protected = set(), []
+        perms_needed: set[str] = set()
+        protected: list[str] = []
         for name, related in self.protected_by(objs):
             protected.extend(f"{name}: {row}" for row in related[:20])
         counts = {self.opts.verbose_name_plural: len(objs)}

@@ -21,7 +21,8 @@ class PatternsField(forms.CharField):
             return "\n".join(value)
         return value
 
-    def to_python(self, value) -> list[str]:
+    # The cleaned value is the list of patterns, not CharField's str.
+    def to_python(self, value) -> list[str]:  # type: ignore[override]
         text = super().to_python(value) or ""
         return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
@@ -83,6 +84,7 @@ class WebhookForm(forms.ModelForm):
 
     def clean(self):
         data = super().clean()
+        assert data is not None  # ModelForm.clean returns cleaned_data
         account, domain = data.get("account"), data.get("domain")
         if account is not None and domain is None:
             data["domain"] = domain = account.domain

@@ -12,6 +12,7 @@ by the models' app label: console/templates/admin/deliveries/.
 from __future__ import annotations
 
 import uuid
+from typing import TYPE_CHECKING, TypedDict
 
 from django.contrib import admin, messages
 from django.core.exceptions import PermissionDenied
@@ -27,6 +28,13 @@ from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, d
 from deliveries.removal import deliveries_delete
 from hooks.models import Scope
 from hooks.permissions import request_actor
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _LastDuration(TypedDict):
+    last_duration_ms: int | None  # DeliveryAdmin.get_queryset's
 
 
 class HistoryAdmin(TenantAdmin):
@@ -192,7 +200,7 @@ class DeliveryAdmin(HistoryAdmin):
         return delivery.event.type
 
     @admin.display(description="duration")
-    def duration(self, delivery: Delivery) -> str:
+    def duration(self, delivery: WithAnnotations[Delivery, _LastDuration]) -> str:
         ms = delivery.last_duration_ms
         return "-" if ms is None else f"{ms} ms"
 

@@ -3,6 +3,8 @@ root admins grant)."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, TypedDict
+
 from django.contrib import admin
 from django.db.models import Count, QuerySet
 from django.utils.html import format_html
@@ -11,6 +13,13 @@ from console.base import TenantAdmin
 from deliveries import teardown
 from hooks.models import Account, Domain, Membership, Webhook
 from hooks.permissions import request_actor
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
+
+
+class _AccountCount(TypedDict):
+    n: int  # DomainAdmin.get_queryset's
 
 
 class RootOnlyAdmin(TenantAdmin):
@@ -35,7 +44,7 @@ class DomainAdmin(TenantAdmin):
 
     # The materialised path sorts a parent just before its subtree.
     ordering = ["path"]
-    sortable_by: list[str] = []
+    sortable_by = []
 
     def get_queryset(self, request) -> QuerySet[Domain]:
         return (
@@ -53,7 +62,7 @@ class DomainAdmin(TenantAdmin):
         )
 
     @admin.display(description="accounts")
-    def account_count(self, domain: Domain) -> int:
+    def account_count(self, domain: WithAnnotations[Domain, _AccountCount]) -> int:
         return domain.n
 
     def formfield_for_foreignkey(self, db_field, request, **kwargs):

@@ -14,6 +14,7 @@ deliveries are then held.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.contrib import admin, messages
@@ -32,6 +33,15 @@ from hooks.models import Health, Webhook
 from hooks.permissions import request_actor
 from hooks.services import webhook_rotate_secret, webhooks_set_enabled
 
+if TYPE_CHECKING:
+    from django.db.models import QuerySet
+    from django.http import HttpRequest
+
+    # Mixed into a ModelAdmin (WebhookAdmin): the checker sees the admin's methods.
+    _Admin = admin.ModelAdmin
+else:
+    _Admin = object
+
 # A test delivery is sent from the web process while the operator waits.
 TEST_SEND_MAX = 10
 
@@ -42,9 +52,17 @@ def resumable(webhook: Webhook, *, now: dt.datetime) -> bool:
     return webhook.health != Health.HEALTHY or webhook.is_held(now=now)
 
 
-class WebhookTools:
+class WebhookTools(_Admin):
     """For WebhookAdmin (console.webhooks), whose get_queryset, manageable
     and may_manage say which webhooks the actor may act on."""
+
+    if TYPE_CHECKING:
+
+        def manageable(
+            self, request: HttpRequest, webhooks: QuerySet[Webhook]
+        ) -> QuerySet[Webhook]: ...
+
+        def may_manage(self, request: HttpRequest, webhook: Webhook | None) -> bool: ...
 
     def get_urls(self):
         info = f"{self.opts.app_label}_{self.opts.model_name}"

@@ -10,6 +10,7 @@ are applied there once.
 from __future__ import annotations
 
 import datetime as dt
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
@@ -31,6 +32,7 @@ from deliveries.pipeline.health import webhook_resume
 from deliveries.selectors import (
     HEALTH_WINDOW,
     HELD_COUNT_CAP,
+    LastOutcome,
     WindowCounts,
     webhook_activity,
     webhook_health,
@@ -40,6 +42,9 @@ from deliveries.selectors import (
 from hooks.models import Circuit, Webhook
 from hooks.models import Health as State
 from hooks.permissions import request_actor
+
+if TYPE_CHECKING:
+    from django_stubs_ext import WithAnnotations
 from hooks.services import (
     webhook_check_scope,
     webhook_create,
@@ -234,7 +239,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
         )
 
     @admin.display(description="last outcome")
-    def last_outcome(self, webhook: Webhook) -> str:
+    def last_outcome(self, webhook: WithAnnotations[Webhook, LastOutcome]) -> str:
         if not webhook.h_last_status:
             return "-"
         when = webhook.h_last_at

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 import kombu.exceptions
 import redis.exceptions
@@ -21,6 +22,13 @@ from rest_framework.parsers import JSONParser
 from core import jsontext
 
 log = logging.getLogger(__name__)
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from django.db.models import Model, QuerySet
+    from rest_framework.request import Request
+    from rest_framework.response import Response
+    from rest_framework.views import APIView
 
 MAX_JSON_DEPTH = 32
 
@@ -62,7 +70,12 @@ class LimitedJSONParser(JSONParser):
     an event's data is delivered as written.
     """
 
-    def parse(self, stream, media_type=None, parser_context=None):
+    def parse(
+        self,
+        stream: IO[Any] | None,
+        media_type: str | None = None,
+        parser_context: Mapping[str, Any] | None = None,
+    ) -> Any:
         limit = settings.WEBHOOK_EVENT_MAX_BYTES
         raw = stream.read(limit + 1) if stream is not None else b""
         if len(raw) > limit:
@@ -79,13 +92,13 @@ class LimitedJSONParser(JSONParser):
         return data
 
 
-def _refuse_constant(name: str):
+def _refuse_constant(name: str) -> NoReturn:
     # Python's json accepts NaN and Infinity; JSON (and PostgreSQL's jsonb,
     # and receivers) do not.
     raise ValueError(f"{name} is not valid JSON")
 
 
-def _check_depth(value, level: int = 1) -> None:
+def _check_depth(value: Any, level: int = 1) -> None:
     if level > MAX_JSON_DEPTH:
         raise exceptions.ParseError(f"JSON is nested deeper than {MAX_JSON_DEPTH} levels.")
     children = (
@@ -95,7 +108,7 @@ def _check_depth(value, level: int = 1) -> None:
         _check_depth(item, level + 1)
 
 
-def contains_nul(value) -> bool:
+def contains_nul(value: Any) -> bool:
     """Whether a JSON value holds a NUL character anywhere (keys included).
 
     PostgreSQL's jsonb refuses \\u0000 (a 500 there, while SQLite stores it):
@@ -110,7 +123,7 @@ def contains_nul(value) -> bool:
     return False
 
 
-def exception_handler(exc, context):
+def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | None:
     """DRF's handler, plus Django ValidationErrors from services as 400s,
     Django's request-size refusal as a JSON 413, and a database or broker
     outage as a JSON 503 with Retry-After."""
@@ -158,17 +171,18 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
 
     default_limit = 50
 
+    # A property, so override_settings reaches it; DRF declares a plain attribute.
     @property
-    def max_limit(self) -> int:
+    def max_limit(self) -> int:  # type: ignore[override]
         return settings.API_MAX_PAGE_SIZE
 
-    def get_limit(self, request):
+    def get_limit(self, request: Request) -> int:
         return self._number(request, self.limit_query_param, self.default_limit, 1, self.max_limit)
 
-    def get_offset(self, request):
+    def get_offset(self, request: Request) -> int:
         return self._number(request, self.offset_query_param, 0, 0, None)
 
-    def _number(self, request, name, default, low, high):
+    def _number(self, request: Request, name: str, default: int, low: int, high: int | None) -> int:
         raw = request.query_params.get(name)
         if raw is None or raw == "":
             return default
@@ -185,7 +199,9 @@ class StrictLimitOffsetPagination(LimitOffsetPagination):
 class StrictOrderingFilter(OrderingFilter):
     """?ordering= on a field the view does not offer is a 400, not ignored."""
 
-    def get_ordering(self, request, queryset, view):
+    def get_ordering(
+        self, request: Request, queryset: QuerySet[Model], view: APIView
+    ) -> Sequence[str] | None:
         params = request.query_params.get(self.ordering_param)
         if params:
             fields = [p.strip() for p in params.split(",") if p.strip()]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from typing import Any
 
 import django_filters as filters
 from django import forms
@@ -10,7 +11,7 @@ from django_filters.fields import IsoDateTimeField
 
 
 class _UTCIsoDateTimeField(IsoDateTimeField):
-    def to_python(self, value):
+    def to_python(self, value: Any) -> dt.datetime | None:
         parsed = super().to_python(value)
         if parsed is None:
             return None

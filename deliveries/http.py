@@ -323,6 +323,7 @@ class Sender:
         self, multi: pycurl.CurlMulti, transfer: _Transfer, errno: int, errmsg: str
     ) -> tuple[OutgoingRequest, SendResult]:
         curl = transfer.curl
+        assert curl is not None  # set by _prepare before the handle joined `multi`
         multi.remove_handle(curl)
         status = curl.getinfo(pycurl.RESPONSE_CODE) or None
         response = SendResult(

@@ -11,9 +11,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import Any
 
 from django.conf import settings
-from django.db.models import F, Window
+from django.db.models import F, QuerySet, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
@@ -45,13 +46,13 @@ def deliveries_purge(
     batch_size = batch_size or settings.WEBHOOK_PURGE_BATCH
     finished = Delivery.objects.filter(status__in=FINISHED)
 
-    def too_old():
+    def too_old() -> QuerySet[Delivery, Any]:  # ids, or none
         if not max_age_days:
             return Delivery.objects.none()
         cutoff = now - dt.timedelta(days=max_age_days)
         return finished.filter(created_at__lt=cutoff).values_list("id", flat=True)
 
-    def beyond_newest():
+    def beyond_newest() -> QuerySet[Delivery, Any]:
         if not keep:
             return Delivery.objects.none()
         rank = Window(

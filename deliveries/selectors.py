@@ -11,6 +11,7 @@ import datetime as dt
 import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TypedDict
 
 from django.db.models import Avg, Count, Max, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import TruncHour
@@ -103,6 +104,13 @@ def webhooks_in_health(
         busy = [pk for pk, c in counts.items() if c.health != Health.IDLE]
         return webhooks.exclude(pk__in=busy)
     return webhooks.filter(pk__in=[pk for pk, c in counts.items() if c.health == health])
+
+
+class LastOutcome(TypedDict):
+    """What webhooks_with_last_outcome annotates each webhook with."""
+
+    h_last_status: str | None
+    h_last_at: dt.datetime | None
 
 
 def webhooks_with_last_outcome(webhooks: QuerySet[Webhook]) -> QuerySet[Webhook]:

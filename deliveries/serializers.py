@@ -43,7 +43,8 @@ class EventPublishSerializer(serializers.Serializer):
     domain = ScopedRelatedField(scope="domains", required=False, allow_null=True)
     resource = ResourceSerializer(required=False, allow_null=True)
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened.")
-    data = serializers.DictField(required=False, default=dict)
+    # A field named like Serializer.data: the metaclass moves fields out of the class.
+    data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
     def validate_data(self, value: dict) -> dict:
         if contains_nul(value):

@@ -75,6 +75,7 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
         serializer = self.get_serializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         self.perform_create(serializer)
+        assert serializer.instance is not None  # perform_create set it
         body = self.get_serializer(serializer.instance).data
         if "secret" not in serializer.validated_data:
             body["secret"] = serializer.instance.secret  # generated: shown this once

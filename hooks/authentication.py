@@ -29,9 +29,9 @@ from rest_framework import exceptions
 
 
 class TokenAuthentication(auth.TokenAuthentication):
-    def authenticate_credentials(self, token: bytes):
+    def authenticate_credentials(self, key: bytes):
         msg = _("Invalid token.")
-        token = token.decode("utf-8")
+        token = key.decode("utf-8")
         candidates = (
             get_token_model()
             .objects.filter(token_key=token[: CONSTANTS.TOKEN_KEY_LENGTH])

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import django_filters as filters
+from django.db.models import QuerySet
 
 from core.api import StrictOrderingFilter
 from hooks.models import Account, Domain, Health, Scope, Webhook, patterns_match
@@ -14,7 +17,7 @@ class StrictBooleanFilter(filters.TypedChoiceFilter):
     """true/false, and a 400 for anything else (django-filter's own
     BooleanFilter reads an unknown value as "no filter")."""
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
         super().__init__(coerce=lambda value: value == "true", **kwargs)
 
@@ -44,7 +47,9 @@ class WebhookFilter(filters.FilterSet):
             return queryset.in_health(Health.DEGRADED, Health.CIRCUIT_OPEN, Health.DISABLED)
         return queryset.in_health(value)
 
-    def filter_event_type(self, queryset, name, value):
+    def filter_event_type(
+        self, queryset: QuerySet[Webhook], name: str, value: str
+    ) -> QuerySet[Webhook]:
         # Patterns are matched in Python (the same code that routes events), so
         # the answer is exactly what delivery would do.
         rows = queryset.values_list("id", "event_types")

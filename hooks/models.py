@@ -8,10 +8,12 @@ events it sees: its account's (local), its domain subtree's (domain), or all
 
 from __future__ import annotations
 
+import datetime as dt
 import fnmatch
 import re
 import uuid
 from functools import lru_cache
+from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -52,9 +54,9 @@ class Domain(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def save(self, *args, **kwargs):
+    def save(self, *args: Any, **kwargs: Any) -> None:
         if not self.path:
-            prefix = self.parent.path if self.parent_id else "/"
+            prefix = self.parent.path if self.parent is not None else "/"
             self.path = f"{prefix}{self.id.hex}/"
         super().save(*args, **kwargs)
 
@@ -349,7 +351,7 @@ class Webhook(models.Model):
         """Whether this webhook's event type filter lets `event_type` through."""
         return patterns_match(self.event_types, event_type)
 
-    def signing_secrets(self, *, now) -> list[str]:
+    def signing_secrets(self, *, now: dt.datetime) -> list[str]:
         """The secrets requests are signed with now: the current one, and the
         previous one while its rotation window lasts."""
         secrets = [self.secret] if self.secret else []

@@ -10,17 +10,23 @@ actions their role cannot take on objects they see are 403.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from django.db.models import Q, QuerySet
 from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
-from hooks.models import Account, Domain, Role, Scope
+from hooks.models import Account, Domain, Role, Scope, Webhook
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import AnonymousUser, User
+    from rest_framework.request import Request
+    from rest_framework.views import APIView
 
 
 @dataclass(frozen=True)
 class Actor:
-    user: object
+    user: Any  # the login (a User, or AnonymousUser); None in some tests
     role: str | None  # None: a login with no membership, who sees nothing
     account: Account | None
 
@@ -43,6 +49,7 @@ class Actor:
         if self.role == Role.DOMAIN_ADMIN:
             return Q(**{f"{domain_field}__path__startswith": self.domain_path})
         if self.role == Role.USER and account_field:
+            assert self.account is not None  # actor_for gives a user role with an account only
             return Q(**{account_field: self.account.pk})
         return Q(pk__in=[])
 
@@ -70,7 +77,7 @@ class Actor:
             )
         return User.objects.filter(pk=self.user.pk)
 
-    def check_may_manage(self, user) -> None:
+    def check_may_manage(self, user: User) -> None:
         """Only root admins act on root admins: a domain admin must not reset,
         demote, delete or mint a token for a root admin placed in their subtree."""
         if is_root_user(user) and not self.is_root:
@@ -86,11 +93,11 @@ class Actor:
         visible = self.visible(account_field="account", domain_field="domain")
         return visible if self.is_root else visible & ~Q(scope=Scope.GLOBAL)
 
-    def may_manage_webhook(self, webhook) -> bool:
+    def may_manage_webhook(self, webhook: Webhook) -> bool:
         """manageable_webhooks() for one webhook the actor already sees."""
         return self.is_root or webhook.scope != Scope.GLOBAL
 
-    def webhooks_beyond_reach(self, webhooks: QuerySet) -> bool:
+    def webhooks_beyond_reach(self, webhooks: QuerySet[Webhook]) -> bool:
         """Whether some of these webhooks are not this actor's to delete:
         deleting an account or a domain takes its webhooks with it, and a
         global one (or one homed outside the subtree) may hang from it."""
@@ -98,13 +105,13 @@ class Actor:
         return webhooks.exclude(pk__in=manageable).exists()
 
 
-def is_root_user(user) -> bool:
+def is_root_user(user: User) -> bool:
     """Whether a login is a root admin (the target of an action, not the actor)."""
     membership = getattr(user, "membership", None)
     return bool(user.is_superuser or (membership and membership.role == Role.ROOT_ADMIN))
 
 
-def actor_for(user) -> Actor:
+def actor_for(user: User | AnonymousUser | None) -> Actor:
     if not user or not user.is_authenticated:
         return Actor(user=user, role=None, account=None)
     membership = getattr(user, "membership", None)
@@ -118,7 +125,7 @@ def actor_for(user) -> Actor:
     return Actor(user=user, role=membership.role, account=account)
 
 
-def request_actor(request) -> Actor:
+def request_actor(request: Any) -> Actor:  # DRF's Request, or Django's HttpRequest
     """The actor of a request (an API one or a console one), computed once:
     the one way views, serializers and the console's pages get it."""
     actor = getattr(request, "_actor", None)
@@ -132,12 +139,14 @@ class IsTenantAdmin(BasePermission):
 
     message = "Only root and domain admins may manage domains, accounts and users."
 
-    def has_permission(self, request, view) -> bool:
+    def has_permission(self, request: Request, view: APIView) -> bool:
         return request_actor(request).is_admin
 
 
 class ActorMixin:
     """For views: `self.actor`, the request's actor (request_actor)."""
+
+    request: Any  # the view's: DRF's Request in an APIView, an HttpRequest in a View
 
     @property
     def actor(self) -> Actor:

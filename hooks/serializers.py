@@ -193,7 +193,8 @@ class TestDeliverySerializer(serializers.Serializer):
     type = serializers.RegexField(
         EVENT_TYPE_RE, required=False, default="TEST", trim_whitespace=False
     )
-    data = serializers.DictField(required=False, default=dict)
+    # A field named like Serializer.data: the metaclass moves fields out of the class.
+    data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
 
 class TestURLSerializer(TestDeliverySerializer):
@@ -260,7 +261,8 @@ class UniqueNameUnder(serializers.ModelSerializer):
             self.container_field, getattr(self.instance, self.container_field, None)
         )
         name = attrs.get("name", getattr(self.instance, "name", None))
-        same = self.Meta.model.objects.filter(**{self.container_field: container, "name": name})
+        model: type[Domain | Account] = self.Meta.model
+        same = model.objects.filter(**{self.container_field: container, "name": name})
         if self.instance is not None:
             same = same.exclude(pk=self.instance.pk)
         if same.exists():
@@ -269,7 +271,8 @@ class UniqueNameUnder(serializers.ModelSerializer):
 
 
 class DomainSerializer(UniqueNameUnder):
-    parent = ScopedRelatedField(scope="domains")
+    # A field named like Field.parent: the metaclass moves fields out of the class.
+    parent = ScopedRelatedField(scope="domains")  # type: ignore[assignment]
     container_field = "parent"
     name_taken = "A sibling domain has this name."
 
@@ -277,7 +280,7 @@ class DomainSerializer(UniqueNameUnder):
         model = Domain
         fields = ["id", "name", "parent", "path", "created_at"]
         read_only_fields = ["id", "path", "created_at"]
-        validators = []
+        validators: list[object] = []
 
 
 class AccountSerializer(UniqueNameUnder):
@@ -289,7 +292,7 @@ class AccountSerializer(UniqueNameUnder):
         model = Account
         fields = ["id", "name", "domain", "created_at"]
         read_only_fields = ["id", "created_at"]
-        validators = []
+        validators: list[object] = []
 
 
 class UserSerializer(serializers.ModelSerializer):

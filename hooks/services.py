@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import re
 import secrets
+from typing import TYPE_CHECKING, Any
 
 from django.conf import settings
 from django.contrib.auth import get_user_model
@@ -25,6 +26,9 @@ from core.signing import SECRET_PREFIX
 from hooks.errors import ScopeError
 from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
 from hooks.permissions import Actor
+
+if TYPE_CHECKING:
+    from django.contrib.auth.models import User
 
 _SECRET_RE = re.compile(r"\Awhsec_[A-Za-z0-9+/]+={0,2}\Z")
 
@@ -67,7 +71,9 @@ def account_create(*, name: str, domain: Domain) -> Account:
 
 
 @transaction.atomic
-def user_create(*, username: str, account: Account, role: str = Role.USER, password: str | None):
+def user_create(
+    *, username: str, account: Account, role: str = Role.USER, password: str | None
+) -> User:
     user = get_user_model().objects.create_user(username=username, password=password)
     if role == Role.ROOT_ADMIN:
         user.is_staff = user.is_superuser = True
@@ -169,7 +175,7 @@ _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
 
 
 @transaction.atomic
-def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes) -> Webhook:
+def webhook_update(*, actor: Actor | None = None, webhook: Webhook, **changes: Any) -> Webhook:
     """Apply changes to a webhook; they take effect for the very next event.
 
     A new account without a domain moves the webhook to the account's domain.
@@ -272,7 +278,7 @@ def webhook_rotate_secret(
     return webhook
 
 
-def token_issue(*, user, expiry_hours: float | None = None):
+def token_issue(*, user: User, expiry_hours: float | None = None) -> tuple[AuthToken, str]:
     """A new API token for `user`: (token record, key). Only a hash is stored;
     the key is shown once."""
     expiry = dt.timedelta(hours=expiry_hours) if expiry_hours else None

@@ -30,7 +30,8 @@ class Channel(kombu_redis.Channel):
     def _connparams(self, asynchronous: bool = False) -> dict:
         if self.connection.client is None:
             raise exceptions.ConnectionError("the broker connection was already closed")
-        return super()._connparams(asynchronous=asynchronous)
+        # A private kombu method, absent from celery-types' stubs.
+        return super()._connparams(asynchronous=asynchronous)  # type: ignore[misc]
 
 
 class Transport(kombu_redis.Transport):

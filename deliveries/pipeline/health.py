@@ -21,6 +21,7 @@ import logging
 import uuid
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import transaction
@@ -124,7 +125,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
     if tally.successes and not tally.trailing_failures:
         if _is_quiet(webhook, now=now):
             return
-        changes = {
+        changes: dict[str, Any] = {
             "consecutive_failures": 0,
             "failing_since": None,
             "last_success_at": now,
@@ -198,7 +199,7 @@ def _is_quiet(webhook: Webhook, *, now: dt.datetime) -> bool:
 
 def _throttle(webhook: Webhook, tally: _Tally, *, now: dt.datetime) -> None:
     # Multiplicative decrease: half the slots, at least one.
-    small = PositiveSmallIntegerField()
+    small: PositiveSmallIntegerField[int, int] = PositiveSmallIntegerField()
     limit = Coalesce(
         F("throttle_limit"),
         F("max_in_flight"),

@@ -8,7 +8,7 @@ import logging
 import math
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
@@ -28,7 +28,7 @@ RESPONSE_NOT_STORED = "ResponseNotStored"
 def attempt_build(
     delivery: Delivery,
     request_url: str,
-    headers,
+    headers: Iterable[tuple[str, str]],
     result: SendResult,
     started_at: dt.datetime,
 ) -> DeliveryAttempt:

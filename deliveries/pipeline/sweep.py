@@ -45,8 +45,10 @@ def _expired_claims_recover(now: dt.datetime) -> int:
         .select_related("webhook", "event")
         .order_by("lease_expires_at")[: settings.WEBHOOK_SWEEP_LIMIT]
     )
-    by_token: dict[uuid.UUID, list[tuple[Delivery, DeliveryAttempt, Outcome]]] = defaultdict(list)
+    by_token: dict[uuid.UUID | None, list[tuple[Delivery, DeliveryAttempt, Outcome]]]
+    by_token = defaultdict(list)
     for delivery in stale:
+        assert delivery.lease_expires_at is not None  # the filter above keeps only expired leases
         lost = SendResult(
             error_class=ErrorClass.WORKER_LOST,
             error_message=(
