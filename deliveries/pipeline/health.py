@@ -26,7 +26,7 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F, PositiveSmallIntegerField, Value
-from django.db.models.functions import Coalesce, Greatest
+from django.db.models.functions import Coalesce, Greatest, Least
 
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.outcome import Outcome, Verdict
@@ -55,8 +55,9 @@ class _Tally:
 
 def endpoints_update(
     results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]], *, now: dt.datetime
-) -> None:
-    """Fold a batch of recorded results into each endpoint's health."""
+) -> int:
+    """Fold a batch of recorded results into each endpoint's health. Returns
+    how many held deliveries a closed circuit made due (the caller drains)."""
     tallies: dict[uuid.UUID, _Tally] = {}
     for delivery, attempt, outcome in results:
         tally = tallies.setdefault(delivery.webhook_id, _Tally(delivery.webhook))
@@ -76,11 +77,13 @@ def endpoints_update(
                 tally.retry_after = max(tally.retry_after or 0, outcome.retry_after)
         if outcome.status == DeliveryStatus.FAILED:
             tally.exhausted.append((delivery, outcome.last_error))
+    released = 0
     for tally in tallies.values():
-        _endpoint_update(tally, now=now)
+        released += _endpoint_update(tally, now=now)
         # Apart: whatever the endpoint's state came to (quiet, disabled),
         # each delivery that gave up is reported.
         _exhausted_report(tally)
+    return released
 
 
 def _exhausted_report(tally: _Tally) -> None:
@@ -113,7 +116,7 @@ def endpoints_gone(
         )
 
 
-def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
+def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> int:
     webhook = tally.webhook
     rows = Webhook.objects.filter(id=webhook.id)
     if tally.gone:
@@ -124,7 +127,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
         _throttle(webhook, tally, now=now)
     if tally.successes and not tally.trailing_failures:
         if _is_quiet(webhook, now=now):
-            return
+            return 0
         changes: dict[str, Any] = {
             "consecutive_failures": 0,
             "failing_since": None,
@@ -143,10 +146,11 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
             state_changed_at=now,
         ):
             log.info("webhook %s: circuit closed, the probe succeeded", webhook.id)
-            _held_release(webhook, now=now)
+            released = _held_release(webhook, now=now)
             operational_event_publish(
                 "webhook.circuit_closed", webhook=webhook, data={"reason": "a probe succeeded"}
             )
+            return released
     elif tally.trailing_failures:
         changes = {
             "consecutive_failures": F("consecutive_failures") + tally.trailing_failures,
@@ -163,7 +167,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
             "enabled", "circuit", "circuit_retry_at", "consecutive_failures", "failing_since"
         ).first()
         if state is None or not state["enabled"]:
-            return
+            return 0
         if state["circuit"] == Circuit.OPEN:
             retry_at = state["circuit_retry_at"]
             if retry_at is None or tally.failed_started_at >= retry_at:
@@ -184,6 +188,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> None:
                 reason=f"only failures since {since:%Y-%m-%d %H:%M:%S}Z ({tally.last_error})",
                 now=now,
             )
+    return 0
 
 
 def _is_quiet(webhook: Webhook, *, now: dt.datetime) -> bool:
@@ -257,11 +262,14 @@ def _held_until(webhook: Webhook, retry_at: dt.datetime) -> None:
 
 
 def _held_release(webhook: Webhook, *, now: dt.datetime) -> int:
-    """Make an endpoint's held deliveries due now; the sweeper queues them and
-    the claim drains them at the endpoint's sending limit."""
-    return Delivery.objects.filter(
-        webhook_id=webhook.id, status=DeliveryStatus.PENDING, next_attempt_at__gt=now
-    ).update(next_attempt_at=now, message_due_at=None)
+    """Make an endpoint's pending deliveries due now (those held for a probe,
+    and later retries too: it answers again), with no message in flight, so
+    the sweeper queues them if this task does not drain them first; the claim
+    takes them at the endpoint's sending limit. Returns how many."""
+    return Delivery.objects.filter(webhook_id=webhook.id, status=DeliveryStatus.PENDING).update(
+        next_attempt_at=Least(Coalesce(F("next_attempt_at"), Value(now)), Value(now)),
+        message_due_at=None,
+    )
 
 
 RESUMED = "resumed by an operator"

@@ -11,6 +11,7 @@ recorded under the claim it came from.
 from __future__ import annotations
 
 import datetime as dt
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Sequence
@@ -43,6 +44,11 @@ class _Batch:
         self.by_id: dict[uuid.UUID, _Claimed] = {}
         self.bodies: dict[uuid.UUID, bytes] = {}
         self.claimed = 0
+        # Whether more due work is likely: a claim came back full (a backlog),
+        # or a circuit closed here and made its held deliveries due. Then the
+        # task claims again once its transfers are done, rather than leave
+        # the rest to the next message or the sweeper.
+        self.more = False
 
     def requests_for(self, token: uuid.UUID, deliveries: list[Delivery]) -> list[OutgoingRequest]:
         started_at = timezone.now()
@@ -55,7 +61,9 @@ class _Batch:
         return requests
 
     def refill(self, free: int) -> list[OutgoingRequest]:
-        token, claimed = deliveries_claim([], room=min(free, settings.WEBHOOK_BATCH_SIZE))
+        room = min(free, settings.WEBHOOK_BATCH_SIZE)
+        token, claimed = deliveries_claim([], room=room)
+        self.more = self.more or len(claimed) >= room
         return self.requests_for(token, claimed) if claimed else []
 
     def record(self, done: list[tuple[OutgoingRequest, SendResult]]) -> None:
@@ -71,7 +79,8 @@ class _Batch:
         endpoints_gone(everything, now=now)
         for token, results in by_token.items():
             outcomes_record(token, results)
-        endpoints_update(everything, now=now)
+        if endpoints_update(everything, now=now):
+            self.more = True
 
 
 def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
@@ -84,16 +93,25 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
     if not claimed:
         return 0
     batch = _Batch()
-    http.get_sender().send_many(
-        batch.requests_for(token, claimed),
-        batch.record,
-        linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000,
-        concurrency=settings.WEBHOOK_SEND_SLOTS,
-        refill=batch.refill,
-        refill_every=settings.WEBHOOK_REFILL_MS / 1000,
-        refill_after=settings.WEBHOOK_REFILL_AFTER_MS / 1000,
-        # Past this, no new claims: the task must end (with the slowest
-        # attempt, up to half a lease) before its soft time limit (0.8 lease).
-        refill_for=min(settings.WEBHOOK_SEND_LOOP_SECONDS, settings.WEBHOOK_LEASE_SECONDS / 4),
-    )
+    batch.more = len(claimed) >= settings.WEBHOOK_BATCH_SIZE
+    # Past this, no new claims: the task must end (with the slowest attempt,
+    # up to half a lease) before its soft time limit (0.8 lease).
+    budget = min(settings.WEBHOOK_SEND_LOOP_SECONDS, settings.WEBHOOK_LEASE_SECONDS / 4)
+    stop_at = time.monotonic() + budget
+    requests = batch.requests_for(token, claimed)
+    while requests:
+        http.get_sender().send_many(
+            requests,
+            batch.record,
+            linger=settings.WEBHOOK_RECORD_LINGER_MS / 1000,
+            concurrency=settings.WEBHOOK_SEND_SLOTS,
+            refill=batch.refill,
+            refill_every=settings.WEBHOOK_REFILL_MS / 1000,
+            refill_after=settings.WEBHOOK_REFILL_AFTER_MS / 1000,
+            refill_for=max(0.0, stop_at - time.monotonic()),
+        )
+        requests = []
+        if batch.more and time.monotonic() < stop_at:
+            batch.more = False
+            requests = batch.refill(settings.WEBHOOK_BATCH_SIZE)
     return batch.claimed

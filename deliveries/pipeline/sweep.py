@@ -8,7 +8,18 @@ from collections import defaultdict
 from dataclasses import dataclass
 
 from django.conf import settings
-from django.db.models import Case, F, IntegerField, Q, Value, When, Window
+from django.db.models import (
+    Case,
+    Count,
+    F,
+    IntegerField,
+    OuterRef,
+    Q,
+    Subquery,
+    Value,
+    When,
+    Window,
+)
 from django.db.models.functions import Coalesce, RowNumber
 from django.utils import timezone
 
@@ -85,6 +96,14 @@ def _lost_messages_requeue(now: dt.datetime) -> int:
         ),
         output_field=IntegerField(),
     )
+    # ... less what is being sent to it now: a webhook at its limit gets none.
+    in_flight = (
+        Delivery.objects.filter(webhook_id=OuterRef("webhook_id"), status=DeliveryStatus.SENDING)
+        .order_by()
+        .values("webhook_id")
+        .annotate(n=Count("id"))
+        .values("n")
+    )
     due_ids = list(
         Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=overdue)
         .filter(Q(message_due_at__isnull=True) | Q(message_due_at__lte=lost_before))
@@ -93,7 +112,8 @@ def _lost_messages_requeue(now: dt.datetime) -> int:
             rank=Window(RowNumber(), partition_by=F("webhook_id"), order_by="next_attempt_at"),
             limit=limit,
         )
-        .filter(rank__lte=F("limit"))
+        .annotate(in_flight=Coalesce(Subquery(in_flight), Value(0)))
+        .filter(rank__lte=F("limit") - F("in_flight"))
         .order_by("next_attempt_at")
         .values_list("id", flat=True)[: settings.WEBHOOK_SWEEP_LIMIT]
     )
