@@ -26,7 +26,7 @@ from django.utils.text import capfirst
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.selectors import Health
-from hooks.models import Health as State
+from hooks.health import Health as State
 from hooks.permissions import request_actor
 
 # Lookup parts a list filter puts in the query string (`status__exact`,
@@ -45,7 +45,7 @@ HEALTH_COLOURS = {
     Health.FAILING: "#c62828",
     Health.IDLE: "#6d6d6d",
 }
-STATE_COLOURS = {
+STATE_COLOURS: dict[str, str] = {
     State.HEALTHY: "#2e7d32",
     State.DEGRADED: "#ef6c00",
     State.CIRCUIT_OPEN: "#c62828",

@@ -11,7 +11,7 @@ from django.utils import timezone
 
 from deliveries.selectors import HEALTH_WINDOW, Health, webhooks_in_health
 from hooks.filters import UNHEALTHY
-from hooks.models import Health as State
+from hooks.health import Health as State
 from hooks.models import Webhook
 from hooks.permissions import request_actor
 

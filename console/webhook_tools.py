@@ -29,7 +29,8 @@ from console.base import uuid_or_404
 from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import deliveries_recover, webhook_test_send
 from deliveries.selectors import HELD_COUNT_CAP, webhook_held_count
-from hooks.models import Health, Webhook
+from hooks.health import Health
+from hooks.models import Webhook
 from hooks.permissions import request_actor
 from hooks.services import webhook_rotate_secret, webhooks_set_enabled
 

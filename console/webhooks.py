@@ -9,8 +9,7 @@ are applied there once.
 
 from __future__ import annotations
 
-import datetime as dt
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 from urllib.parse import urlsplit
 
 from django.contrib import admin, messages
@@ -25,22 +24,26 @@ from console.base import HEALTH_COLOURS, TenantAdmin, state_badge, status_badge
 from console.charts import activity_svg
 from console.filters import OwnerAccountFilter, OwnerDomainFilter, StateFilter, SuccessRateFilter
 from console.forms import WebhookForm
+from console.webhook_health import (
+    HEALTH_FIELDS,
+    WebhookHealthFields,
+    span,
+    state_detail,
+    state_title,
+)
 from console.webhook_tools import WebhookTools, resumable
 from deliveries import teardown
 from deliveries.models import Delivery
 from deliveries.pipeline.health import webhook_resume
 from deliveries.selectors import (
     HEALTH_WINDOW,
-    HELD_COUNT_CAP,
     LastOutcome,
     WindowCounts,
     webhook_activity,
     webhook_health,
-    webhook_held_count,
     webhooks_with_last_outcome,
 )
-from hooks.models import Circuit, Webhook
-from hooks.models import Health as State
+from hooks.models import Webhook, WebhookQuerySet
 from hooks.permissions import request_actor
 
 if TYPE_CHECKING:
@@ -50,59 +53,6 @@ from hooks.services import (
     webhook_create,
     webhook_update,
 )
-
-# The webhook page's "Endpoint health" fieldset: read-only, as the workers wrote it.
-HEALTH_FIELDS = [
-    "state_on_page",
-    "state_since",
-    "failures",
-    "last_success",
-    "circuit_retry",
-    "throttled",
-    "sending_limit",
-    "held_deliveries",
-]
-
-
-def state_detail(webhook: Webhook) -> tuple[str, dt.datetime | None]:
-    """Why a webhook is in its state, and since when (nothing when healthy:
-    a reason left from before would only mislead)."""
-    state = webhook.health
-    if state == State.HEALTHY:
-        return "", None
-    if state == State.DEGRADED:
-        # Failing without an open circuit writes no reason: say it.
-        reasons = []
-        if webhook.consecutive_failures:
-            reasons.append(f"{webhook.consecutive_failures} failure(s) in a row")
-        if webhook.throttle_limit:
-            reasons.append(webhook.state_reason or "slowed down by a 429 or 503")
-        failing = webhook.consecutive_failures and webhook.failing_since
-        return "; ".join(reasons), failing or webhook.state_changed_at
-    return webhook.state_reason, webhook.state_changed_at
-
-
-def span(start: dt.datetime, end: dt.datetime) -> str:
-    """timesince, in seconds under a minute: a circuit's cool-down or a
-    Retry-After is often seconds long."""
-    seconds = int((end - start).total_seconds())
-    if seconds < 60:
-        return f"{max(seconds, 0)} second{'' if seconds == 1 else 's'}"
-    return timesince(start, end)
-
-
-def when(moment: dt.datetime | None, *, none: str = "-") -> str:
-    """A time in UTC with how long ago (or from now) it is."""
-    if moment is None:
-        return none
-    now = timezone.now()
-    relative = f"{span(moment, now)} ago" if moment <= now else f"in {span(now, moment)}"
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({relative})"
-
-
-def state_title(reason: str, since: dt.datetime | None) -> str:
-    since_text = f"since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
-    return " — ".join(part for part in (reason, since_text) if part)
 
 
 class WebhookChangeList(ChangeList):
@@ -117,7 +67,7 @@ class WebhookChangeList(ChangeList):
 
 
 @admin.register(Webhook)
-class WebhookAdmin(WebhookTools, TenantAdmin):
+class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
     form = WebhookForm
     change_form_template = "admin/console/webhook/change_form.html"
     list_display = [
@@ -151,7 +101,7 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),
-        ("Endpoint health", {"fields": HEALTH_FIELDS}),
+        ("Endpoint health", {"fields": list(HEALTH_FIELDS)}),
         ("Owner and scope", {"fields": ["scope", "account", "domain"]}),
         ("Destination", {"fields": ["payload_url", "event_types", "ssl_verification"]}),
         (
@@ -173,7 +123,8 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
 
     def get_queryset(self, request) -> QuerySet[Webhook]:
         # health_rank orders the state column: a CASE over the row's own columns.
-        return webhooks_with_last_outcome(super().get_queryset(request)).with_health_rank()
+        webhooks = cast(WebhookQuerySet, webhooks_with_last_outcome(super().get_queryset(request)))
+        return webhooks.with_health_rank()
 
     def get_changelist(self, request, **kwargs):
         return WebhookChangeList
@@ -245,60 +196,6 @@ class WebhookAdmin(WebhookTools, TenantAdmin):
         when = webhook.h_last_at
         ago = f"{timesince(when)} ago" if when else ""
         return format_html("{} {}", status_badge(webhook.h_last_status), ago)
-
-    # --- the webhook page's endpoint health
-
-    @admin.display(description="state")
-    def state_on_page(self, webhook: Webhook) -> str:
-        reason, _ = state_detail(webhook)
-        badge = state_badge(webhook.health)
-        return format_html("{}: {}", badge, reason) if reason else badge
-
-    @admin.display(description="since")
-    def state_since(self, webhook: Webhook) -> str:
-        return when(state_detail(webhook)[1])
-
-    @admin.display(description="consecutive failures")
-    def failures(self, webhook: Webhook) -> str:
-        if not webhook.consecutive_failures:
-            return "0"
-        return f"{webhook.consecutive_failures}, the first {when(webhook.failing_since)}"
-
-    @admin.display(description="last success")
-    def last_success(self, webhook: Webhook) -> str:
-        return when(webhook.last_success_at, none="never")
-
-    @admin.display(description="circuit retry")
-    def circuit_retry(self, webhook: Webhook) -> str:
-        if webhook.circuit != Circuit.OPEN:
-            return "- (circuit closed)"
-        return f"one probe {when(webhook.circuit_retry_at)}"
-
-    @admin.display(description="throttled until")
-    def throttled(self, webhook: Webhook) -> str:
-        until = webhook.throttled_until
-        if until is None or until <= timezone.now():
-            return "-"
-        return when(until)
-
-    @admin.display(description="sending limit")
-    def sending_limit(self, webhook: Webhook) -> str:
-        limit, cap = webhook.sending_limit, webhook.effective_max_in_flight
-        why = {
-            State.DISABLED: "disabled",
-            State.CIRCUIT_OPEN: "circuit open: the probe only",
-        }.get(webhook.health)
-        if why is None and limit < cap:
-            why = "slowed down by a 429 or 503, growing back"
-        suffix = f" ({why}; max in flight {cap})" if why else " (max in flight)"
-        return f"{limit} at once{suffix}"
-
-    @admin.display(description="held deliveries")
-    def held_deliveries(self, webhook: Webhook) -> str:
-        held = webhook_held_count(webhook, now=timezone.now())
-        if held >= HELD_COUNT_CAP:
-            return f"{HELD_COUNT_CAP:,} or more pending, waiting for this endpoint"
-        return f"{held} pending, waiting for this endpoint" if held else "none"
 
     @admin.display(description="signing secret")
     def secret_status(self, webhook: Webhook) -> str:

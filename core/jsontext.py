@@ -26,6 +26,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Callable
+from typing import Any
 
 _encode_string = json.encoder.encode_basestring  # ensure_ascii=False's string form
 
@@ -44,25 +45,25 @@ class JSONFloat(float):
     def __copy__(self) -> JSONFloat:
         return self
 
-    def __deepcopy__(self, memo) -> JSONFloat:
+    def __deepcopy__(self, memo: dict[int, Any]) -> JSONFloat:
         return self
 
 
-def loads(text: str, *, parse_constant: Callable | None = None):
+def loads(text: str, *, parse_constant: Callable[[str], Any] | None = None) -> Any:
     """json.loads, with fractions and exponents kept as JSONFloat."""
     if parse_constant is None:
         return json.loads(text, parse_float=JSONFloat)
     return json.loads(text, parse_float=JSONFloat, parse_constant=parse_constant)
 
 
-def dumps(value) -> str:
+def dumps(value: Any) -> str:
     """Compact JSON text of `value`, JSONFloat numbers as originally written."""
     parts: list[str] = []
     _write(value, parts.append)
     return "".join(parts)
 
 
-def _write(value, out: Callable[[str], None]) -> None:
+def _write(value: Any, out: Callable[[str], None]) -> None:
     if isinstance(value, str):
         out(_encode_string(value))
     elif value is None:
@@ -99,7 +100,7 @@ def _write(value, out: Callable[[str], None]) -> None:
         raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _key(key) -> str:
+def _key(key: Any) -> str:
     # The keys json.dumps accepts, written the way it writes them.
     if isinstance(key, str):
         return key

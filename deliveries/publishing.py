@@ -14,7 +14,8 @@ from django.utils import timezone
 from core import jsontext
 from deliveries import queue
 from deliveries.models import Delivery, Event
-from hooks.models import Account, Circuit, Domain, Webhook
+from hooks.health import Circuit
+from hooks.models import Account, Domain, Webhook
 from hooks.selectors import event_domain, webhooks_for_event
 
 log = logging.getLogger(__name__)

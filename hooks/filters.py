@@ -8,7 +8,8 @@ import django_filters as filters
 from django.db.models import QuerySet
 
 from core.api import StrictOrderingFilter
-from hooks.models import Account, Domain, Health, Scope, Webhook, patterns_match
+from hooks.health import Health
+from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet, patterns_match
 
 UNHEALTHY = "unhealthy"
 
@@ -42,7 +43,7 @@ class WebhookFilter(filters.FilterSet):
         model = Webhook
         fields = ["name", "scope", "enabled", "account", "domain", "event_type", "health"]
 
-    def filter_health(self, queryset, name, value):
+    def filter_health(self, queryset: WebhookQuerySet, name: str, value: str) -> WebhookQuerySet:
         if value == UNHEALTHY:
             return queryset.in_health(Health.DEGRADED, Health.CIRCUIT_OPEN, Health.DISABLED)
         return queryset.in_health(value)
@@ -61,7 +62,7 @@ class WebhookOrderingFilter(StrictOrderingFilter):
     """?ordering=health orders by state, healthy first (HEALTH_ORDER);
     -health puts the worst first. Ties: newest first, so pages are stable."""
 
-    def get_ordering(self, request, queryset, view):
+    def get_ordering(self, request: Any, queryset: Any, view: Any) -> Any:
         ordering = super().get_ordering(request, queryset, view)
         if not ordering or not any(term.lstrip("-") == "health" for term in ordering):
             return ordering

@@ -23,6 +23,7 @@ from django.db.models import Q
 
 from core.ids import uuid7
 from hooks.destinations import DestinationError, check_payload_url
+from hooks.health import HEALTH_ORDER, Circuit, Health, health_q
 
 # \A...\Z, not ^...$: "$" also matches before a trailing newline.
 EVENT_TYPE_RE = re.compile(r"\A[A-Za-z0-9._-]{1,128}\Z")
@@ -176,38 +177,6 @@ def patterns_match(patterns: list[str], event_type: str) -> bool:
     if not patterns:
         return True
     return any(_pattern_regex(p).match(event_type) for p in patterns)
-
-
-class Circuit(models.TextChoices):
-    CLOSED = "closed", "Closed"
-    OPEN = "open", "Open"
-
-
-class Health(models.TextChoices):
-    """What an operator sees; derived from the fields, never stored."""
-
-    HEALTHY = "healthy", "Healthy"
-    DEGRADED = "degraded", "Degraded"
-    CIRCUIT_OPEN = "circuit_open", "Circuit open"
-    DISABLED = "disabled", "Disabled"
-
-
-def health_q(state: str) -> Q:
-    """The webhooks in one Health state, as a filter: Webhook.health in SQL
-    (keep the two together)."""
-    closed = Q(enabled=True) & ~Q(circuit=Circuit.OPEN)
-    failing = Q(consecutive_failures__gt=0) | Q(throttle_limit__isnull=False)
-    return {
-        Health.DISABLED: Q(enabled=False),
-        Health.CIRCUIT_OPEN: Q(enabled=True, circuit=Circuit.OPEN),
-        Health.DEGRADED: closed & failing,
-        Health.HEALTHY: closed & ~failing,
-    }[state]
-
-
-# Health states from best to worst: ordering by health_rank ascending lists
-# healthy endpoints first, descending the worst first.
-HEALTH_ORDER = (Health.HEALTHY, Health.DEGRADED, Health.CIRCUIT_OPEN, Health.DISABLED)
 
 
 class WebhookQuerySet(models.QuerySet):
@@ -388,7 +357,7 @@ class Webhook(models.Model):
             return 1
         return self.throttle_limit or self.effective_max_in_flight
 
-    def is_held(self, *, now) -> bool:
+    def is_held(self, *, now: dt.datetime) -> bool:
         """Whether its deliveries wait instead of being sent (CLAIMABLE_SQL in
         deliveries/pipeline/claim.py, negated): disabled, circuit open, or
         told by a Retry-After to wait."""

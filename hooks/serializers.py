@@ -7,13 +7,13 @@ from knox.models import AuthToken
 from rest_framework import serializers
 
 from hooks.destinations import DestinationError, check_payload_url
+from hooks.health import Health
 from hooks.models import (
     EVENT_PATTERN_RE,
     EVENT_TYPE_RE,
     Account,
     Domain,
     HeaderStyle,
-    Health,
     Role,
     Webhook,
     validate_custom_headers,

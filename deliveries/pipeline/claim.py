@@ -25,7 +25,8 @@ from django.db.models import Field, Model
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, Event
-from hooks.models import Circuit, Webhook
+from hooks.health import Circuit
+from hooks.models import Webhook
 
 # The claim, in SQL that PostgreSQL and SQLite (3.35+) both run. {names} are
 # table and column names (quoted by claim_sql), %s are parameters.

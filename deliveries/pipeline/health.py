@@ -31,7 +31,8 @@ from django.db.models.functions import Coalesce, Greatest, Least
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.outcome import Outcome, Verdict
 from deliveries.publishing import operational_event_publish
-from hooks.models import Circuit, Health, Webhook
+from hooks.health import Circuit, Health
+from hooks.models import Webhook
 
 log = logging.getLogger(__name__)
 

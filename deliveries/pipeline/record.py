@@ -66,17 +66,17 @@ def _attempts_insert(attempts: list[DeliveryAttempt]) -> None:
         with transaction.atomic():
             DeliveryAttempt.objects.bulk_create(attempts)
         return
-    except DatabaseError as exc:
-        refused = [(attempts[0], exc)] if len(attempts) == 1 else []
+    except DatabaseError as whole:
+        refused = [(attempts[0], whole)] if len(attempts) == 1 else []
     if not refused:
         for attempt in attempts:
             try:
                 with transaction.atomic():
                     attempt.save(force_insert=True)
-            except DatabaseError as exc:
-                refused.append((attempt, exc))
-    for attempt, exc in refused:
-        reason = f"{type(exc).__name__}: {str(exc).splitlines()[0][:300]}"
+            except DatabaseError as one:
+                refused.append((attempt, one))
+    for attempt, cause in refused:
+        reason = f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
         log.warning(
             "attempt %s of delivery %s stored without its response: %s",
             attempt.number,

@@ -45,10 +45,12 @@ class _Batch:
         self.bodies: dict[uuid.UUID, bytes] = {}
         self.claimed = 0
         # Whether more due work is likely: a claim came back full (a backlog),
-        # or a circuit closed here and made its held deliveries due. Then the
-        # task claims again once its transfers are done, rather than leave
-        # the rest to the next message or the sweeper.
+        # or a circuit closed here and made its held deliveries due (then
+        # until a claim finds nothing). The task claims again once its
+        # transfers are done, rather than leave the rest to the next message
+        # or the sweeper.
         self.more = False
+        self.draining = False
 
     def requests_for(self, token: uuid.UUID, deliveries: list[Delivery]) -> list[OutgoingRequest]:
         started_at = timezone.now()
@@ -80,7 +82,7 @@ class _Batch:
         for token, results in by_token.items():
             outcomes_record(token, results)
         if endpoints_update(everything, now=now):
-            self.more = True
+            self.draining = True
 
 
 def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
@@ -111,7 +113,7 @@ def deliveries_send(delivery_ids: Sequence[str | uuid.UUID]) -> int:
             refill_for=max(0.0, stop_at - time.monotonic()),
         )
         requests = []
-        if batch.more and time.monotonic() < stop_at:
+        if (batch.more or batch.draining) and time.monotonic() < stop_at:
             batch.more = False
             requests = batch.refill(settings.WEBHOOK_BATCH_SIZE)
     return batch.claimed

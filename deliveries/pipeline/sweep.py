@@ -28,7 +28,7 @@ from deliveries.http import ErrorClass, SendResult
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.outcome import Outcome, decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
-from hooks.models import Circuit
+from hooks.health import Circuit
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,8 @@ from playwright.sync_api import expect
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.receiver import always
-from hooks.models import Circuit, Role, Webhook
+from hooks.health import Circuit
+from hooks.models import Role, Webhook
 from tests.browser.console import reload_until
 from tests.factories import (
     AccountFactory,

@@ -17,7 +17,8 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus, Event
 from deliveries.pipeline.health import RESUMED
-from hooks.models import Circuit, Health, Scope, Webhook
+from hooks.health import Circuit, Health
+from hooks.models import Scope, Webhook
 from hooks.services import OPERATOR_DISABLED
 from tests.console.kit import WEBHOOKS, change_url, form_data, text
 from tests.factories import DeliveryFactory, WebhookFactory

@@ -26,7 +26,8 @@ from django.db import transaction
 from deliveries.models import FINISHED, Delivery, DeliveryStatus, Event
 from deliveries.publishing import event_publish
 from deliveries.tasks import sweep
-from hooks.models import Circuit, Scope, Webhook
+from hooks.health import Circuit
+from hooks.models import Scope, Webhook
 from tests.factories import WebhookFactory
 from tests.live import wait_until
 

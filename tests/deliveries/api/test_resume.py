@@ -12,7 +12,8 @@ from rest_framework.test import APIClient
 
 from deliveries.models import Delivery, DeliveryStatus, Event
 from deliveries.pipeline.health import RESUMED, webhook_resume
-from hooks.models import Circuit, Health, Role, Scope, Webhook
+from hooks.health import Circuit, Health
+from hooks.models import Role, Scope, Webhook
 from tests.api_client import client_for
 from tests.factories import DeliveryFactory, MembershipFactory, UserFactory, WebhookFactory
 

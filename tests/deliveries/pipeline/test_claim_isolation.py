@@ -15,7 +15,8 @@ import time_machine
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.pipeline.claim import deliveries_claim
-from hooks.models import Circuit, Webhook
+from hooks.health import Circuit
+from hooks.models import Webhook
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
 
 pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("frozen")]

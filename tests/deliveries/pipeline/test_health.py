@@ -25,7 +25,8 @@ from deliveries.pipeline.health import endpoints_update
 from deliveries.pipeline.outcome import decide
 from deliveries.pipeline.record import attempt_build
 from deliveries.pipeline.send import _Batch
-from hooks.models import Circuit, Health, Scope, Webhook
+from hooks.health import Circuit, Health
+from hooks.models import Scope, Webhook
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
 
 pytestmark = pytest.mark.django_db

@@ -11,7 +11,7 @@ from django.utils import timezone
 from deliveries import queue
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.pipeline.send import deliveries_send
-from hooks.models import Circuit, Health
+from hooks.health import Circuit, Health
 from tests.factories import DeliveryFactory, EventFactory, WebhookFactory
 
 pytestmark = pytest.mark.django_db(transaction=True)

@@ -12,7 +12,8 @@ import pytest
 from django.utils import timezone
 
 from deliveries.models import DeliveryStatus
-from hooks.models import Circuit, Health, Role, Scope, Webhook
+from hooks.health import Circuit, Health
+from hooks.models import Role, Scope, Webhook
 from hooks.services import generate_secret, webhook_rotate_secret, webhook_update
 from tests.api_client import client_for
 from tests.factories import (
