@@ -65,7 +65,10 @@ def stack(private_redis, django_db_setup, transactional_db, settings, tmp_path, 
     """A worker and beat (whose sweeper re-queues what an emptied Redis lost)
     on the private Redis, as `make run` runs them (gossip, mingle, heartbeat on)."""
     settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
-    env = worker_env(WORKER_SETTINGS, redis_url=private_redis.url, var_dir=tmp_path)
+    # This drill is about the broker: a receiver slowed by a loaded machine
+    # must not open its circuit and hold the deliveries the test waits for.
+    drill = {**WORKER_SETTINGS, "WEBHOOK_CIRCUIT_FAILURES": "1000", "WEBHOOK_CONNECT_TIMEOUT": "5"}
+    env = worker_env(drill, redis_url=private_redis.url, var_dir=tmp_path)
     worker = CeleryProcess("worker", env, tmp_path, like_make_run=True)
     beat = CeleryProcess("beat", env, tmp_path)
     worker.start()
