@@ -27,11 +27,6 @@ def resume_url(webhook) -> str:
     return f"{WEBHOOKS}{webhook.id}/resume/"
 
 
-@pytest.fixture
-def admin(db):
-    return client_for(UserFactory(username="root", is_superuser=True, is_staff=True))
-
-
 def open_circuit(**kwargs) -> Webhook:
     now = timezone.now()
     fields = {

@@ -19,7 +19,6 @@ from tests.api_client import client_for
 from tests.factories import (
     DeliveryFactory,
     MembershipFactory,
-    UserFactory,
     WebhookFactory,
 )
 
@@ -27,11 +26,6 @@ pytestmark = pytest.mark.django_db
 
 WEBHOOKS = "/api/v1/webhooks/"
 PUBLIC_URL = "https://example.com/hook"
-
-
-@pytest.fixture
-def admin(db):
-    return client_for(UserFactory(username="root", is_superuser=True, is_staff=True))
 
 
 @pytest.fixture
