@@ -8,7 +8,8 @@ from rest_framework import serializers
 
 from core.api import contains_nul
 from deliveries.models import Delivery, DeliveryAttempt, Event
-from hooks.models import EVENT_TYPE_RE, Webhook
+from hooks.models import Webhook
+from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
 from hooks.serializers import ScopedRelatedField
 

@@ -9,7 +9,8 @@ from django.db.models import QuerySet
 
 from core.api import StrictOrderingFilter
 from hooks.health import Health
-from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet, patterns_match
+from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
+from hooks.patterns import patterns_match
 
 UNHEALTHY = "unhealthy"
 

@@ -9,13 +9,15 @@ from rest_framework import serializers
 from hooks.destinations import DestinationError, check_payload_url
 from hooks.health import Health
 from hooks.models import (
-    EVENT_PATTERN_RE,
-    EVENT_TYPE_RE,
     Account,
     Domain,
     HeaderStyle,
     Role,
     Webhook,
+)
+from hooks.patterns import (
+    EVENT_PATTERN_RE,
+    EVENT_TYPE_RE,
     validate_custom_headers,
 )
 from hooks.permissions import request_actor
