@@ -33,6 +33,7 @@ format: $(STAMP)
 
 ## Throughput and latency against PostgreSQL and Redis (see README).
 bench: $(STAMP)
+	$(BIN)/python -m pip install --quiet -e '.[test,bench]'
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
 clean:

@@ -4,15 +4,25 @@ every delivery at the receiver and in the database, and prints its figures."""
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from bench.context import Bench
+from bench.profile import PUBLISH_RULES, WORKER_RULES, Profiler, order, shares_line
 from bench.publishers import Published, PublishPool, submit_on_schedule
 from bench.receipts import Arrivals, Key, collect_arrivals, expected_keys
 from bench.records import DbState, wait_db_settled
-from bench.report import cpu_line, cpu_per_delivery_line, memory_line, report_checks, spread_ms
+from bench.report import (
+    cpu_line,
+    cpu_per_delivery_line,
+    cpu_used,
+    memory_line,
+    report_checks,
+    spread_ms,
+)
+from bench.stages import recorded_first_attempts, stage_account, stage_lines
 
 
 @dataclass
@@ -27,9 +37,42 @@ class Measured:
     cpu_after: dict[str, float]  # when the last delivery arrived (or the wait stalled)
     db: DbState
     memory: tuple[int, int]  # peak worker (RSS, PSS) during the phase
+    profile: list[str]  # --profile: CPU by stage, a line per profiled part
 
     def check(self) -> bool:
         return report_checks(self.arrivals, len(self.expected), self.db)
+
+    def stage_lines(self, phase: str) -> list[str]:
+        """Where the time went (bench/stages.py), then where the CPU went."""
+        account = stage_account(self.published, self.arrivals.first, recorded_first_attempts(phase))
+        return [*stage_lines(account), *self.profile]
+
+
+def start_profilers(bench: Bench) -> dict[str, Profiler]:
+    """py-spy on the workers and on the publishing side (gunicorn, or this
+    process for --via python)."""
+    roots = bench.cpu.roots
+    publishing = roots["web"] if "web" in roots else [os.getpid()]
+    targets = {"worker": roots["worker"], "web" if "web" in roots else "bench": publishing}
+    return {
+        f"{group}{i}": Profiler(pid, bench.var_dir / f"py-spy-{group}{i}-{pid}.txt")
+        for group, pids in targets.items()
+        for i, pid in enumerate(pids)
+    }
+
+
+def profile_lines(
+    profilers: dict[str, Profiler], cpu: dict[str, float], deliveries: int
+) -> list[str]:
+    lines = []
+    for name, profiler in profilers.items():
+        group = name.rstrip("0123456789")
+        rules = WORKER_RULES if group == "worker" else PUBLISH_RULES
+        counts = profiler.stop(rules)
+        # Per group: with several workers each gets the group's CPU share of
+        # its own samples; one worker (the benchmark's default) is exact.
+        lines.append(shares_line(name, counts, cpu.get(group, 0.0), deliveries, order(rules)))
+    return lines
 
 
 def publish_and_wait(
@@ -45,6 +88,7 @@ def publish_and_wait(
     offset = bench.receiver.count()
     bench.rss.phase_peak()
     cpu_before = bench.cpu.snapshot()
+    profilers = start_profilers(bench) if args.profile else {}
     started = time.time()
     pool = PublishPool(bench.publisher, threads, phase)
     submit(pool)
@@ -54,9 +98,12 @@ def publish_and_wait(
         bench.receiver, offset, expected, args.stall_timeout, bench.children
     )
     cpu_after = bench.cpu.snapshot()
+    cpu = cpu_used(cpu_before, cpu_after)
+    profile = profile_lines(profilers, cpu, len(arrivals.first))
     db = wait_db_settled(phase, len(expected), args.stall_timeout)
+    memory = bench.rss.phase_peak()
     return Measured(
-        started, published, expected, arrivals, cpu_before, cpu_after, db, bench.rss.phase_peak()
+        started, published, expected, arrivals, cpu_before, cpu_after, db, memory, profile
     )
 
 
@@ -122,7 +169,8 @@ def throughput_phase(bench: Bench) -> None:
     print(cpu_line(m.cpu_before, m.cpu_after))
     print(cpu_per_delivery_line(m.cpu_before, m.cpu_after, len(m.arrivals.first)))
     print(f"deliveries/s end to end: {results.deliveries_per_s:.0f}")
-    print(memory_line(m.memory), flush=True)
+    print(memory_line(m.memory))
+    print("\n".join(m.stage_lines("bench-throughput")), flush=True)
 
 
 def latency_phase(bench: Bench) -> None:
@@ -158,4 +206,5 @@ def latency_phase(bench: Bench) -> None:
         f"latency at {args.rate:g} events/s x {args.webhooks} webhooks: "
         f"{spread_ms(results.latency)}"
     )
-    print(memory_line(m.memory), flush=True)
+    print(memory_line(m.memory))
+    print("\n".join(m.stage_lines("bench-latency")), flush=True)

@@ -72,6 +72,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--duration", type=float, default=20, help="latency phase: seconds")
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
+    p.add_argument(
+        "--profile",
+        action="store_true",
+        help="sample the workers and the publishing side with py-spy: CPU by pipeline stage "
+        "(py-spy's own CPU then shows as 'other')",
+    )
     add_system_options(
         p,
         database=("BENCH_DATABASE_URL", "postgres://postgres@127.0.0.1:5432/webhooks_bench"),
