@@ -90,6 +90,9 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--slow-seconds", type=float, default=2, help="slow receivers' delay")
     p.add_argument("--concurrency", type=int, default=2, help="pool processes of the one worker")
     p.add_argument("--publishers", type=int, default=8, help="publishing threads")
+    p.add_argument(
+        "--window-seconds", type=float, default=5, help="time series of the stages: window width"
+    )
     p.add_argument("--sample-interval", type=float, default=0.5, help="seconds between samples")
     add_system_options(
         p,

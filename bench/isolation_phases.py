@@ -23,6 +23,7 @@ from bench.publishers import PublishPool, PythonPublisher, submit_on_schedule
 from bench.receipts import match
 from bench.records import attempts_recorded, statuses_by_webhook
 from bench.report import cpu_line, cpu_used
+from bench.stages import recorded_first_attempts, stage_account, stage_lines, window_lines
 
 PHASES = ("baseline", "bad")
 
@@ -106,5 +107,9 @@ def run_phase(iso: Isolation, world: World, phase: str, first_seq: int) -> Phase
             lines.append(f"({len(sampler.errors)} samples failed: {sampler.errors[0]!r})")
     lines.append(db_state_line(statuses_by_webhook(label), world.bad_ids, attempts_recorded(label)))
     lines.append(cpu_line(cpu_before, cpu_after))
+    # The healthy deliveries' time, stage by stage, and over the phase.
+    account = stage_account(published, arrivals.first, recorded_first_attempts(label))
+    lines += stage_lines(account)
+    lines += window_lines(account, width=args.window_seconds)
     print("\n".join(lines), flush=True)
     return result

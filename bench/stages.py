@@ -56,6 +56,7 @@ class StageAccount:
     """Seconds per stage, one value per delivery accounted for."""
 
     stages: dict[str, list[float]] = field(default_factory=lambda: {s: [] for s in STAGES})
+    started: list[float] = field(default_factory=list)  # each delivery's publish call start
     skipped: int = 0  # deliveries without a clean first attempt, or never received
 
     @property
@@ -81,6 +82,7 @@ def stage_account(
         for name, (a, b) in zip(STAGES, pairwise(cuts), strict=False):
             account.stages[name].append(b - a)
         account.stages["transfer"].append(r.attempt_ms / 1000)
+        account.started.append(begun)
     return account
 
 
@@ -125,3 +127,30 @@ def stage_lines(account: StageAccount) -> list[str]:
         f"stages, p50 / p99 ms, {account.count} deliveries{skipped}:",
         "  " + ";  ".join(parts),
     ]
+
+
+def window_lines(account: StageAccount, width: float) -> list[str]:
+    """The account over time: per `width` seconds of publishing, p99 of the
+    publish-to-receipt latency and of the stages in it. A tail that comes in
+    bursts (a stall, a circuit opening) shows in one window; one spread
+    evenly shows in all."""
+    if not account.count:
+        return []
+    t0 = min(account.started)
+    windows: dict[int, list[int]] = {}
+    for i, begun in enumerate(account.started):
+        windows.setdefault(int((begun - t0) // width), []).append(i)
+    parts = STAGES[:3]
+    lines = [f"over time, per {width:g} s of publishing: p99 ms of latency = {' + '.join(parts)}"]
+    for w in sorted(windows):
+        rows = windows[w]
+        latency = sorted(sum(account.stages[s][i] for s in parts) for i in rows)
+        stage_p99 = "  ".join(
+            f"{s} {percentile(sorted(account.stages[s][i] for i in rows), 99) * 1000:.0f}"
+            for s in parts
+        )
+        lines.append(
+            f"  +{w * width:>3.0f} s: {len(rows):>5} deliveries, p99 "
+            f"{percentile(latency, 99) * 1000:6.1f} ({stage_p99})"
+        )
+    return lines

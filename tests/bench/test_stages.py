@@ -5,7 +5,7 @@ import pytest
 
 from bench.profile import PUBLISH_RULES, WORKER_RULES, classify, shares_line, stage_shares
 from bench.publishers import Published
-from bench.stages import STAGES, Recorded, stage_account, stage_lines
+from bench.stages import STAGES, Recorded, stage_account, stage_lines, window_lines
 
 
 def test_each_delivery_is_cut_at_the_moments_recorded():
@@ -94,3 +94,22 @@ def test_shares_are_counted_from_raw_lines_and_priced_per_delivery():
     line = shares_line("worker0", counts, 2.0, deliveries=1000, stages=["claim", "send"])
     # 30 % of 2 CPU-seconds over 1000 deliveries = 0.6 ms each
     assert line.endswith("claim 30% 0.600 ms;  send 50% 1.000 ms;  other 20% 0.400 ms")
+
+
+def test_windows_show_where_in_the_phase_the_tail_is():
+    # 10 deliveries a second for 4 s; those published in the third second
+    # wait 100 ms for the worker, the others 5 ms
+    published, recorded, received = [], [], {}
+    for i in range(40):
+        start = 1000.0 + i / 10
+        wait = 0.1 if 20 <= i < 30 else 0.005
+        published.append(Published(f"e{i}", i, start, start, start + 0.002))
+        recorded.append(Recorded(f"e{i}", "/h", start + 0.001, start + 0.001 + wait, 1, start + 1))
+        received[(f"e{i}", "/h")] = start + 0.002 + wait
+
+    lines = window_lines(stage_account(published, received, recorded), width=1.0)
+
+    assert lines[0].startswith("over time, per 1 s of publishing: p99 ms of latency")
+    assert len(lines) == 5
+    assert lines[3] == "  +  2 s:    10 deliveries, p99  102.0 (publish 1  wake-up 100  request 1)"
+    assert lines[1] == "  +  0 s:    10 deliveries, p99    7.0 (publish 1  wake-up 5  request 1)"
