@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun
+from celery.signals import task_prerun, worker_init
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 
@@ -21,3 +21,23 @@ def _check_database_connection(**kwargs) -> None:
     from django.db import close_old_connections
 
     close_old_connections()
+
+
+@worker_init.connect
+def _worker_commits(**kwargs) -> None:
+    # In the worker's main process, before its pool forks: every connection
+    # the worker's processes open gets the setting (docs/architecture.md#durability).
+    from django.conf import settings
+    from django.db.backends.signals import connection_created
+
+    if not settings.WEBHOOK_WORKER_SYNCHRONOUS_COMMIT:
+        connection_created.connect(commit_without_waiting, weak=False)
+
+
+def commit_without_waiting(sender, connection, **kwargs) -> None:
+    """A worker's PostgreSQL session commits without waiting for the disk."""
+    if connection.vendor == "postgresql":
+        with connection.cursor() as cursor:
+            cursor.execute("SET synchronous_commit TO off")
+        # deliveries.publishing turns it back on for the events it stores.
+        connection.commits_without_waiting = True

@@ -212,6 +212,17 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 # the message's own work. Connections are recycled every this many tasks, and
 # checked before each task (webhooks_project/celery.py).
 CELERY_DB_REUSE_MAX = env_int("CELERY_DB_REUSE_MAX", 1000, minimum=1)
+# Whether a worker's own transactions (claims, attempt records, health) wait
+# for PostgreSQL to flush them to disk before going on. Off by default: each
+# flush is a disk sync (4 ms and more on a cloud volume, far more while other
+# writers share it) that the worker would wait for between its sends. A
+# database crash can then forget the last ~0.6 s of those writes: deliveries
+# come out of it pending or sending and are sent again (at least once, as
+# ever), the attempts of that moment missing from the history. Publishing
+# (the API, event_publish) and operational events always wait for the flush:
+# nothing accepted is lost. docs/architecture.md#durability.
+# https://www.postgresql.org/docs/current/wal-async-commit.html
+WEBHOOK_WORKER_SYNCHRONOUS_COMMIT = env_bool("WEBHOOK_WORKER_SYNCHRONOUS_COMMIT", False)
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # Publishing happens inside API requests (on commit): if Redis is down, give up
 # quickly. The delivery is already in the database; the sweeper sends it later.
