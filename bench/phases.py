@@ -54,8 +54,14 @@ def start_profilers(bench: Bench) -> dict[str, Profiler]:
     roots = bench.cpu.roots
     publishing = roots["web"] if "web" in roots else [os.getpid()]
     targets = {"worker": roots["worker"], "web" if "web" in roots else "bench": publishing}
+    # This process's children are the whole system: only its own threads.
     return {
-        f"{group}{i}": Profiler(pid, bench.var_dir / f"py-spy-{group}{i}-{pid}.txt")
+        f"{group}{i}": Profiler(
+            pid,
+            bench.var_dir / f"py-spy-{group}{i}-{pid}.txt",
+            subprocesses=group != "bench",
+            threaded=group != "worker",
+        )
         for group, pids in targets.items()
         for i, pid in enumerate(pids)
     }

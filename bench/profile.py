@@ -1,8 +1,11 @@
 """CPU per stage: py-spy samples of the worker (and the web server), each
 sample put in the pipeline stage its stack is in.
 
-py-spy samples what runs, not what waits (idle threads are left out), so a
-stage's share of the samples is its share of the process's CPU time; times the
+py-spy samples what runs, not what waits (idle threads are left out; in a
+process of several threads, only the one holding the GIL: `--gil`), so a
+stage's share of the samples is about its share of the process's CPU time
+(an estimate: the sampling is at 100 Hz, and the two modes' notions of
+"running" are not the kernel's); times the
 process's CPU seconds over the deliveries, that is the stage's CPU per
 delivery. A sample goes to the first stage of the rules one of its stack's
 frames matches: the record step runs inside the send loop's callback and a
@@ -31,6 +34,9 @@ WORKER_RULES: Rules = (
     ("build", ("delivery_request (",)),
     ("send", ("send_many (",)),
     ("task", ("trace_task (", "celery/app/trace.py")),
+    # The worker's main process (consumer: Redis, the pool's pipes) and the
+    # pool processes' side of those pipes.
+    ("celery", ("celery/", "kombu/", "billiard/")),
 )
 # The publishing side: the web server's request threads, or for --via python
 # this process's publishing threads. The queueing runs in the commit's
@@ -87,12 +93,20 @@ def order(rules: Rules) -> list[str]:
 class Profiler:
     """py-spy recording one process tree while a phase runs."""
 
-    def __init__(self, pid: int, out: Path, rate: int = 100) -> None:
+    def __init__(
+        self, pid: int, out: Path, *, subprocesses: bool, threaded: bool, rate: int = 100
+    ) -> None:
         exe = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
         if not Path(exe).exists():
             raise RuntimeError("--profile needs py-spy: pip install py-spy")
         self.out = out
-        cmd = [exe, "record", "--pid", str(pid), "--subprocesses", "--nonblocking"]
+        cmd = [exe, "record", "--pid", str(pid), "--nonblocking"]
+        if threaded:
+            # Only the thread holding the GIL: threads waiting for it would
+            # count as busy too (publishing threads, gunicorn's gthreads).
+            cmd.append("--gil")
+        if subprocesses:
+            cmd.append("--subprocesses")
         cmd += ["--format", "raw", "--rate", str(rate), "-o", str(out)]
         self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
 

@@ -76,7 +76,7 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--profile",
         action="store_true",
         help="sample the workers and the publishing side with py-spy: CPU by pipeline stage "
-        "(py-spy's own CPU then shows as 'other')",
+        "(py-spy's own CPU then shows as 'other'; its raw stacks stay with --keep-var)",
     )
     add_system_options(
         p,

@@ -61,7 +61,8 @@ def test_stage_lines_give_p50_and_p99_of_every_stage():
         ("send_many (deliveries/http.py:280);record (s.py:77);outcomes_record (r.py:40)", "record"),
         ("send_many (deliveries/http.py:250);perform (pycurl)", "send"),
         ("trace_task (celery/app/trace.py:450);on_success (x.py:2)", "task"),
-        ("main (celery/bin/worker.py:1);drain_events (kombu/transport/redis.py:9)", "other"),
+        ("main (celery/bin/worker.py:1);drain_events (kombu/transport/redis.py:9)", "celery"),
+        ("main (x.py:1);sleep (time.py:2)", "other"),
     ],
 )
 def test_worker_samples_go_to_the_stage_their_stack_is_in(stack, stage):
