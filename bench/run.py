@@ -44,6 +44,7 @@ from bench.common import (  # noqa: E402
 )
 from bench.records import vacuum_analyze  # noqa: E402
 from bench.report import ready_line, summary  # noqa: E402
+from bench.soak import soak_phase  # noqa: E402
 from bench.stack import running  # noqa: E402
 
 
@@ -73,6 +74,20 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     p.add_argument("--skip-throughput", action="store_true")
     p.add_argument("--skip-latency", action="store_true")
     p.add_argument(
+        "--soak",
+        type=int,
+        default=0,
+        metavar="N",
+        help="instead of the phases: N deliveries, printing worker memory along the way",
+    )
+    p.add_argument("--soak-every", type=int, default=100_000, help="soak: memory every this many")
+    p.add_argument(
+        "--soak-ahead", type=int, default=5000, help="soak: deliveries published ahead at most"
+    )
+    p.add_argument(
+        "--soak-tolerance", type=float, default=20, help="soak: RSS growth (MiB) still flat"
+    )
+    p.add_argument(
         "--profile",
         action="store_true",
         help="sample the workers and the publishing side with py-spy: CPU by pipeline stage "
@@ -99,6 +114,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     for name in names:
         if getattr(args, name) < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
+    if args.soak < 0 or args.soak_every < 1 or args.soak_ahead < 1:
+        p.error("--soak must be positive, --soak-every and --soak-ahead at least 1")
     if args.rate <= 0 or args.duration <= 0:
         p.error("--rate and --duration must be positive")
     check_system_options(p, args)
@@ -117,6 +134,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         with running(args) as bench:
             phases.warm_up(bench)
             print(ready_line(bench))
+            if args.soak:
+                soak_phase(bench)
+                summary(bench)
+                return 0 if bench.results.ok else 1
             if not args.skip_throughput:
                 phases.throughput_phase(bench)
             if not args.skip_latency:
