@@ -349,6 +349,7 @@ class URLTestView(ActorMixin, APIView):
             payload_url=data["payload_url"],
             secret=data["secret"],
             header_style=data["header_style"],
+            payload_format=data["payload_format"],
             ssl_verification=data["ssl_verification"],
             headers=data["headers"],
             account=self.actor.account,
