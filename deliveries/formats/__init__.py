@@ -11,28 +11,14 @@ that `Body.for_delivery` fills by concatenation.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Callable
-from dataclasses import dataclass
 
-from deliveries.formats import envelope
+from deliveries.formats import cloudstack, envelope, mycloudit, nutanix, tencent, xo
+from deliveries.formats.base import Body
 from deliveries.models import Event
 from hooks.models import PayloadFormat
 
-
-@dataclass(frozen=True, slots=True)
-class Body:
-    """A built body: `head` alone, or, when `tail` is set, head + the delivery
-    id + tail (the id is a UUID's text: nothing in it needs JSON escaping)."""
-
-    head: bytes
-    tail: bytes | None = None
-
-    def for_delivery(self, delivery_id: uuid.UUID) -> bytes:
-        if self.tail is None:
-            return self.head
-        return b"".join((self.head, str(delivery_id).encode(), self.tail))
-
+__all__ = ["BUILDERS", "Body", "body_build"]
 
 Builder = Callable[[Event], Body]
 
@@ -43,6 +29,11 @@ def _whole(build: Callable[[Event], bytes]) -> Builder:
 
 BUILDERS: dict[str, Builder] = {
     PayloadFormat.STANDARD: _whole(envelope.body),
+    PayloadFormat.CLOUDSTACK: _whole(cloudstack.body),
+    PayloadFormat.NUTANIX: _whole(nutanix.body),
+    PayloadFormat.MYCLOUDIT: _whole(mycloudit.body),
+    PayloadFormat.XO: _whole(xo.body),
+    PayloadFormat.TENCENT: tencent.body,
 }
 
 

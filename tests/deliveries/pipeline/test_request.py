@@ -103,7 +103,7 @@ def test_the_body_is_compact_utf8_json_of_the_envelope():
         == (
             '{"id":"01890a5d-ac96-774b-bcce-b302099a8057","type":"VM.CREATE",'
             '"timestamp":"2024-05-01T12:00:00Z","account":"01890a5d-ac96-7c00-8000-000000000001",'
-            f'"domain":"{event.domain_id}","resource":null,"data":{{"name":"vérifié","n":1}}}}'
+            f'"domain":"{event.domain_id}","resource":null,"actor":null,"data":{{"name":"vérifié","n":1}}}}'
         ).encode()
     )
 
