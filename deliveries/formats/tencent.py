@@ -10,8 +10,8 @@ sessionId, so a receiver can still acknowledge it and read everything."""
 from __future__ import annotations
 
 from core import jsontext
-from deliveries.formats.envelope import body as envelope_body
 from deliveries.formats.base import Body, json_object
+from deliveries.formats.envelope import body as envelope_body
 from deliveries.models import Event
 
 ALARM_MEMBERS = ("alarmStatus", "alarmObjInfo", "alarmPolicyInfo")
