@@ -11,6 +11,7 @@ by the models' app label: console/templates/admin/deliveries/.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, TypedDict
 
@@ -23,6 +24,7 @@ from django.urls import path, reverse
 
 from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
 from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter
+from deliveries.formats import body_build
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, delivery_redeliver
 from deliveries.removal import deliveries_delete
@@ -271,7 +273,8 @@ class DeliveryAdmin(HistoryAdmin):
                 can_redeliver=delivery.status != DeliveryStatus.SENDING
                 and request_actor(request).may_manage_webhook(delivery.webhook),
                 delivery_attempts=attempts,
-                envelope=pretty_json(event.envelope()),
+                envelope=sent_body(delivery, event),
+                payload_format=delivery.webhook.get_payload_format_display(),
                 event=event,
             )
         return super().change_view(request, object_id, form_url, extra_context)
@@ -349,3 +352,10 @@ class DeliveryAttemptAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def sent_body(delivery: Delivery, event: Event) -> str:
+    """The body a delivery is sent with, in its webhook's payload format (as
+    it is now), indented for people."""
+    body = body_build(event, delivery.webhook.payload_format).for_delivery(delivery.id)
+    return pretty_json(json.loads(body))

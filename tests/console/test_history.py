@@ -137,3 +137,13 @@ def test_the_event_list_and_page_show_who_acted(root, hooks):
 
     assert "alice@example.com" in listing
     assert '"actor": {' in page and '"name": "alice@example.com"' in page
+
+
+def test_the_delivery_page_shows_the_body_in_the_webhooks_payload_format(root, hooks):
+    Webhook.objects.filter(pk=hooks["east"].pk).update(payload_format="nutanix")
+    [delivery] = deliveries(hooks["east"], failed=1)
+
+    page = text(root.get(change_url(delivery)))
+
+    assert "Body sent (Nutanix v3 notification)" in page
+    assert '"version": "1.0"' in page and '"event_type": "VM.CREATE"' in page
