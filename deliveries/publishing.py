@@ -34,6 +34,13 @@ class EventActor:
     id: str = ""
     name: str = ""
 
+    def __post_init__(self) -> None:
+        # The columns' bound (Event.actor_id, actor_name), said up front:
+        # PostgreSQL would refuse the row only at the insert.
+        for part in ("id", "name"):
+            if len(getattr(self, part)) > 255:
+                raise ValueError(f"The actor's {part} is over 255 characters.")
+
     @classmethod
     def of_user(cls, user: Any) -> EventActor:
         """A login here as the actor (the API's default: its caller)."""

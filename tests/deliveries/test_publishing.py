@@ -316,3 +316,8 @@ def test_no_actor_by_default_from_python(tenants, enqueued):
     result = event_publish(type="VM.CREATE", data={}, account=tenants["east_acct"])
 
     assert result.event.envelope()["actor"] is None
+
+
+def test_an_actor_longer_than_its_column_is_refused_up_front():
+    with pytest.raises(ValueError, match="actor's name is over 255"):
+        EventActor(id="u", name="x" * 256)

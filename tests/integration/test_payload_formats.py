@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from deliveries.models import Delivery, Event
+from deliveries.publishing import event_publish
 from hooks.models import HeaderStyle, PayloadFormat
 from hooks.services import token_issue
 from tests.factories import TEST_SECRET, WebhookFactory
@@ -124,3 +125,42 @@ def test_one_event_reaches_a_webhook_of_each_format_with_its_exact_body_signed(
         lambda: set(event.deliveries.values_list("status", flat=True)) == {"succeeded"},
         message="every delivery recorded as succeeded",
     )
+
+
+def test_a_call_hook_event_reaches_xo_as_published_and_a_delete_reaches_nutanix_bare(
+    worker, receivers, tenants
+):
+    # Given an XO webhook for call hooks and a Nutanix one for deletes
+    r = receivers(secret=TEST_SECRET)
+    acct = tenants["east_acct"]
+    WebhookFactory(
+        payload_url=f"{r.url}/xo", account=acct, payload_format="xo", event_types=["call.*"]
+    )
+    WebhookFactory(
+        payload_url=f"{r.url}/nutanix",
+        account=acct,
+        payload_format="nutanix",
+        event_types=["VM.DELETE"],
+    )
+    call = {
+        "type": "post", "callId": "0f3c", "userId": "u-1", "userName": "admin@admin.net",
+        "method": "vm.start", "params": {"id": "vm-1"}, "timestamp": 1641074400211,
+        "duration": 12, "result": True,
+    }  # fmt: skip
+
+    # When a call-hook event and a VM.DELETE are published from Python
+    event_publish(type="call.vm.start", data=call, account=acct)
+    event_publish(type="VM.DELETE", data={"spec": {}}, account=acct, resource_id="uuid-9")
+
+    # Then XO gets the hook body exactly, Nutanix the uuid without data
+    got = {x.path: x for x in r.wait_for(2)}
+    assert got["/xo"].body == (
+        b'{"type":"post","callId":"0f3c","userId":"u-1","userName":"admin@admin.net",'
+        b'"method":"vm.start","params":{"id":"vm-1"},"timestamp":1641074400211,'
+        b'"duration":12,"result":true}'
+    )
+    assert got["/nutanix"].body == (
+        b'{"version":"1.0","event_type":"VM.DELETE",'
+        b'"entity_reference":{"kind":"vm","uuid":"uuid-9"}}'
+    )
+    assert {x.signature for x in got.values()} == {"valid"}
