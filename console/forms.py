@@ -58,6 +58,7 @@ class WebhookForm(forms.ModelForm):
             "event_types",
             "ssl_verification",
             "header_style",
+            "payload_format",
             "headers",
             "auth_username",
             "timeout",

@@ -11,6 +11,7 @@ by the models' app label: console/templates/admin/deliveries/.
 
 from __future__ import annotations
 
+import json
 import uuid
 from typing import TYPE_CHECKING, TypedDict
 
@@ -23,6 +24,7 @@ from django.urls import path, reverse
 
 from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
 from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter
+from deliveries.formats import body_build
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, delivery_redeliver
 from deliveries.removal import deliveries_delete
@@ -88,7 +90,7 @@ class HistoryAdmin(TenantAdmin):
 @admin.register(Event)
 class EventAdmin(HistoryAdmin):
     change_form_template = "admin/console/event/change_form.html"
-    list_display = ["created_at", "type", "id", "account", "domain", "resource"]
+    list_display = ["created_at", "type", "id", "account", "domain", "resource", "acted_by"]
     list_filter = [EventTypeFilter, ("created_at", admin.DateFieldListFilter)]
     # An account prints with its domain's name.
     list_select_related = ["account__domain", "domain"]
@@ -106,6 +108,10 @@ class EventAdmin(HistoryAdmin):
     @admin.display(description="resource")
     def resource(self, event: Event) -> str:
         return " ".join(filter(None, [event.resource_type, event.resource_id])) or "-"
+
+    @admin.display(description="actor")
+    def acted_by(self, event: Event) -> str:
+        return event.actor_name or event.actor_id or "-"
 
     def get_deleted_objects(self, objs, request):
         ids = [obj.pk for obj in objs]
@@ -267,7 +273,8 @@ class DeliveryAdmin(HistoryAdmin):
                 can_redeliver=delivery.status != DeliveryStatus.SENDING
                 and request_actor(request).may_manage_webhook(delivery.webhook),
                 delivery_attempts=attempts,
-                envelope=pretty_json(event.envelope()),
+                envelope=sent_body(delivery, event),
+                payload_format=delivery.webhook.get_payload_format_display(),
                 event=event,
             )
         return super().change_view(request, object_id, form_url, extra_context)
@@ -345,3 +352,10 @@ class DeliveryAttemptAdmin(HistoryAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+def sent_body(delivery: Delivery, event: Event) -> str:
+    """The body a delivery is sent with, in its webhook's payload format (as
+    it is now), indented for people."""
+    body = body_build(event, delivery.webhook.payload_format).for_delivery(delivery.id)
+    return pretty_json(json.loads(body))

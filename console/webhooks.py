@@ -109,6 +109,7 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
             {
                 "fields": [
                     "header_style",
+                    "payload_format",
                     "headers",
                     "secret_status",
                     "auth_username",

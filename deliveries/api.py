@@ -25,7 +25,7 @@ from deliveries.pipeline.operator import (
     delivery_redeliver,
     webhook_test_send,
 )
-from deliveries.publishing import EventConflict, event_publish
+from deliveries.publishing import EventActor, EventConflict, event_publish
 from deliveries.removal import deliveries_delete
 from deliveries.selectors import webhook_held_count
 from deliveries.serializers import (
@@ -98,6 +98,17 @@ class EventViewSet(
             item.get("account") is None and item.get("domain") is not None for item in items
         ):
             raise PermissionDenied("Users publish events of their own account only.")
+        if not self.actor.is_admin:
+            # Admins are producers: they say which of their users acted. A
+            # user's token speaks for that user only, so audit trails built on
+            # the actor cannot be forged from a tenant's own token.
+            own = EventActor.of_user(self.actor.user)
+            for item in items:
+                if "actor" in item and _actor_from(item["actor"]) != own:
+                    raise PermissionDenied(
+                        "Users publish as themselves: leave actor out, or give your own "
+                        f"id ({own.id}) and name."
+                    )
 
     def _publish(self, data: dict):
         account = data.get("account")
@@ -113,7 +124,12 @@ class EventViewSet(
             resource_type=resource.get("type", ""),
             occurred_at=data.get("timestamp"),
             event_id=data.get("id"),
+            actor=_actor_from(data["actor"]) if "actor" in data else self._caller(),
         )
+
+    def _caller(self) -> EventActor | None:
+        user = self.actor.user
+        return EventActor.of_user(user) if user is not None and user.is_authenticated else None
 
     @extend_schema(
         request=EventPublishSerializer,
@@ -349,6 +365,7 @@ class URLTestView(ActorMixin, APIView):
             payload_url=data["payload_url"],
             secret=data["secret"],
             header_style=data["header_style"],
+            payload_format=data["payload_format"],
             ssl_verification=data["ssl_verification"],
             headers=data["headers"],
             account=self.actor.account,
@@ -368,3 +385,10 @@ class AccountViewSet(hooks_api.AccountViewSet):
 class DomainViewSet(hooks_api.DomainViewSet):
     def remove(self, domain):
         teardown.domain_delete(domain=domain)
+
+
+def _actor_from(given: dict | None) -> EventActor | None:
+    """The actor an API caller named (null: no one)."""
+    if given is None:
+        return None
+    return EventActor(id=given.get("id", ""), name=given.get("name", ""))

@@ -29,6 +29,16 @@ class Event(models.Model):
     domain = models.ForeignKey(
         Domain, null=True, blank=True, on_delete=models.SET_NULL, related_name="events"
     )
+    # Who did it, as the producer's system names them (MyCloudIT's UserId,
+    # Xen Orchestra's userId/userName): text, not a foreign key, since the
+    # actor is often a user of the producer's, not a login here. On whose
+    # behalf is `account` (MyCloudIT's CustomerId).
+    actor_id = models.CharField(
+        max_length=255, blank=True, help_text="Who acted: a user id. Empty: no one said."
+    )
+    actor_name = models.CharField(
+        max_length=255, blank=True, help_text="Who acted: a login or e-mail address."
+    )
     resource_id = models.CharField(max_length=255, blank=True)
     resource_type = models.CharField(max_length=128, blank=True)
     data = models.JSONField(default=dict, help_text="The action data, a JSON object.")
@@ -58,6 +68,13 @@ class Event(models.Model):
         """The JSON text of `data` that receivers get."""
         return self.data_json or jsontext.dumps(self.data)
 
+    @property
+    def actor(self) -> dict[str, str] | None:
+        """Who acted, as the envelope says it; None when no one said."""
+        if not (self.actor_id or self.actor_name):
+            return None
+        return {"id": self.actor_id, "name": self.actor_name}
+
     def envelope(self) -> dict:
         """The JSON document POSTed to receivers. Its shape is the public contract."""
         return {
@@ -71,6 +88,9 @@ class Event(models.Model):
                 if self.resource_id or self.resource_type
                 else None
             ),
+            # Added after the first release: new members go before `data`,
+            # which stays last (the body builder splices its text there).
+            "actor": self.actor,
             "data": self.data,
         }
 

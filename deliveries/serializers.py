@@ -4,6 +4,7 @@ import base64
 
 from django.conf import settings
 from django.utils import timezone
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import contains_nul
@@ -30,6 +31,17 @@ class ResourceSerializer(serializers.Serializer):
     type = serializers.CharField(max_length=128, required=False, allow_blank=True)
 
 
+class ActorSerializer(serializers.Serializer):
+    id = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="The acting user's id in your system (MyCloudIT UserId, XO userId).",
+    )  # fmt: skip
+    name = serializers.CharField(
+        max_length=255, required=False, allow_blank=True, default="", trim_whitespace=False,
+        help_text="Their login or e-mail address (XO userName).",
+    )  # fmt: skip
+
+
 class EventPublishSerializer(serializers.Serializer):
     """One event to publish. `account` and `domain` must be ones the caller sees."""
 
@@ -44,6 +56,12 @@ class EventPublishSerializer(serializers.Serializer):
     domain = ScopedRelatedField(scope="domains", required=False, allow_null=True)
     resource = ResourceSerializer(required=False, allow_null=True)
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened.")
+    actor = ActorSerializer(
+        required=False,
+        allow_null=True,
+        help_text="Who acted. Omitted: you, the caller. Admins may name anyone, or null "
+        "for no one; users only themselves.",
+    )
     # A field named like Serializer.data: the metaclass moves fields out of the class.
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
@@ -54,6 +72,7 @@ class EventPublishSerializer(serializers.Serializer):
 
 
 class EventSerializer(serializers.ModelSerializer):
+    actor = serializers.SerializerMethodField()
     envelope = serializers.SerializerMethodField()
 
     class Meta:
@@ -65,10 +84,15 @@ class EventSerializer(serializers.ModelSerializer):
             "domain",
             "resource_id",
             "resource_type",
+            "actor",
             "occurred_at",
             "created_at",
             "envelope",
         ]
+
+    @extend_schema_field(ActorSerializer(allow_null=True))
+    def get_actor(self, event: Event) -> dict | None:
+        return event.actor
 
     def get_envelope(self, event: Event) -> dict:
         return event.envelope()

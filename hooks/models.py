@@ -112,6 +112,18 @@ class HeaderStyle(models.TextChoices):
     CLOUDSTACK = "cloudstack", "CloudStack (X-CS-Event-ID, X-CS-Event, X-CS-Signature)"
 
 
+class PayloadFormat(models.TextChoices):
+    """The body's shape (deliveries/formats.py builds each). Independent of the
+    header style: the signature headers sign whatever bytes are sent."""
+
+    STANDARD = "standard", "Ours (the event envelope)"
+    CLOUDSTACK = "cloudstack", "CloudStack (event description)"
+    NUTANIX = "nutanix", "Nutanix v3 notification"
+    MYCLOUDIT = "mycloudit", "MyCloudIT notification"
+    XO = "xo", "Xen Orchestra web hook"
+    TENCENT = "tencent", "Tencent Cloud alarm callback"
+
+
 class WebhookQuerySet(models.QuerySet):
     def enabled(self) -> WebhookQuerySet:
         return self.filter(enabled=True)
@@ -181,6 +193,12 @@ class Webhook(models.Model):
     )
     header_style = models.CharField(
         max_length=16, choices=HeaderStyle.choices, default=HeaderStyle.STANDARD
+    )
+    payload_format = models.CharField(
+        max_length=16,
+        choices=PayloadFormat.choices,
+        default=PayloadFormat.STANDARD,
+        help_text="The body's shape: ours, or a source system's, for receivers written for it.",
     )
     auth_username = models.CharField(
         max_length=255, blank=True, help_text="Listener credentials: HTTP basic auth user."

@@ -12,6 +12,7 @@ from hooks.models import (
     Account,
     Domain,
     HeaderStyle,
+    PayloadFormat,
     Role,
     Webhook,
 )
@@ -155,8 +156,8 @@ class WebhookSerializer(serializers.ModelSerializer):
         fields = [
             "id", "name", "description", "scope", "account", "domain", "payload_url",
             "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
-            "header_style", "auth_username", "auth_password", "timeout", "max_attempts",
-            "max_in_flight", "health", "created_at", "updated_at",
+            "header_style", "payload_format", "auth_username", "auth_password", "timeout",
+            "max_attempts", "max_in_flight", "health", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
@@ -203,6 +204,7 @@ class TestURLSerializer(TestDeliverySerializer):
     payload_url = payload_url_field()
     secret = serializers.CharField(required=False, allow_blank=True, max_length=256, default="")
     header_style = serializers.ChoiceField(choices=HeaderStyle.choices, default="standard")
+    payload_format = serializers.ChoiceField(choices=PayloadFormat.choices, default="standard")
     ssl_verification = serializers.BooleanField(default=True)
     headers = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=1024),

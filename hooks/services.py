@@ -24,7 +24,16 @@ from knox.models import AuthToken
 
 from core.signing import SECRET_PREFIX
 from hooks.errors import ScopeError
-from hooks.models import Account, Domain, HeaderStyle, Membership, Role, Scope, Webhook
+from hooks.models import (
+    Account,
+    Domain,
+    HeaderStyle,
+    Membership,
+    PayloadFormat,
+    Role,
+    Scope,
+    Webhook,
+)
 from hooks.permissions import Actor
 
 if TYPE_CHECKING:
@@ -116,6 +125,7 @@ def webhook_create(
     enabled: bool = True,
     event_types: list[str] | None = None,
     header_style: str = HeaderStyle.STANDARD,
+    payload_format: str = PayloadFormat.STANDARD,
     auth_username: str = "",
     auth_password: str = "",
     timeout: float | None = None,
@@ -152,6 +162,7 @@ def webhook_create(
         enabled=enabled,
         event_types=event_types or [],
         header_style=header_style,
+        payload_format=payload_format,
         auth_username=auth_username,
         auth_password=auth_password,
         timeout=timeout,
@@ -167,8 +178,8 @@ def webhook_create(
 UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
-        "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
-        "auth_password", "timeout", "max_attempts", "max_in_flight",
+        "secret", "enabled", "event_types", "headers", "header_style", "payload_format",
+        "auth_username", "auth_password", "timeout", "max_attempts", "max_in_flight",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]

@@ -1,17 +1,18 @@
-"""The request for one attempt: body, headers (signed, in the webhook's style),
-redaction for the record, timeout."""
+"""The request for one attempt: body (in the webhook's payload format,
+deliveries/formats), headers (signed, in the webhook's header style, whatever
+the format), redaction for the record, timeout."""
 
 from __future__ import annotations
 
 import base64
 import datetime as dt
-import json
 import uuid
 from collections.abc import Iterable
 
 from django.conf import settings
 
 from core.signing import cloudstack_signature, standard_signature
+from deliveries.formats import Body, body_build, envelope
 from deliveries.http import OutgoingRequest
 from deliveries.models import Delivery, Event
 from hooks.models import HeaderStyle, Webhook
@@ -21,15 +22,13 @@ _SECRET_HEADERS = {"authorization"}
 
 
 def event_body(event: Event) -> bytes:
-    """The exact bytes POSTed for an event: compact JSON, the same on every try.
+    """Our envelope's exact bytes (the standard payload format)."""
+    return envelope.body(event)
 
-    `data` (the envelope's last member) is the producer's own JSON text,
-    spliced in as it was stored, so its numbers and key order arrive as sent.
-    """
-    envelope = event.envelope()
-    del envelope["data"]
-    head = json.dumps(envelope, separators=(",", ":"), ensure_ascii=False)
-    return f'{head[:-1]},"data":{event.data_text}}}'.encode()
+
+# One batch's bodies, by event and payload format: one event goes to many
+# webhooks, most of them with the same bytes.
+Bodies = dict[tuple[uuid.UUID, str], Body]
 
 
 def delivery_headers(
@@ -83,16 +82,18 @@ def attempt_timeout(webhook: Webhook) -> float:
 
 
 def delivery_request(
-    delivery: Delivery, *, timestamp: int, bodies: dict[uuid.UUID, bytes] | None = None
+    delivery: Delivery, *, timestamp: int, bodies: Bodies | None = None
 ) -> OutgoingRequest:
     """The request for one attempt of a delivery (bodies: a per-batch cache,
     since one event goes to many webhooks with the same bytes)."""
     event, webhook = delivery.event, delivery.webhook
-    body = bodies.get(event.id) if bodies is not None else None
-    if body is None:
-        body = event_body(event)
+    key = (event.id, webhook.payload_format)
+    built = bodies.get(key) if bodies is not None else None
+    if built is None:
+        built = body_build(event, webhook.payload_format)
         if bodies is not None:
-            bodies[event.id] = body
+            bodies[key] = built
+    body = built.for_delivery(delivery.id)
     return OutgoingRequest(
         url=webhook.payload_url,
         headers=delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp),

@@ -27,7 +27,7 @@ from deliveries.pipeline.claim import deliveries_claim
 from deliveries.pipeline.health import endpoints_gone, endpoints_update
 from deliveries.pipeline.outcome import Outcome, decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
-from deliveries.pipeline.request import delivery_request
+from deliveries.pipeline.request import Bodies, delivery_request
 
 
 @dataclass(slots=True)
@@ -42,7 +42,7 @@ class _Batch:
 
     def __init__(self) -> None:
         self.by_id: dict[uuid.UUID, _Claimed] = {}
-        self.bodies: dict[uuid.UUID, bytes] = {}
+        self.bodies: Bodies = {}
         self.claimed = 0
         # Whether more due work is likely: a claim came back full (a backlog),
         # or a circuit closed here and made its held deliveries due (then

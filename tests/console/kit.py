@@ -61,6 +61,7 @@ def form_data(tenants, **overrides):
         "event_types": "VM.*\nVOLUME.CREATE, ",
         "ssl_verification": "on",
         "header_style": "standard",
+        "payload_format": "standard",
         "headers": "{}",
         "auth_username": "",
         "new_auth_password": "",

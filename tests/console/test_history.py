@@ -124,3 +124,26 @@ def test_the_event_delete_page_counts_the_deliveries_that_go_with_it(root, hooks
     DeliveryFactory(event=event, webhook=hooks["west"])
     page = text(root.get(reverse("admin:deliveries_event_delete", args=[event.pk])))
     assert "Deliveries (with their attempts): 2" in page
+
+
+def test_the_event_list_and_page_show_who_acted(root, hooks):
+    event = EventFactory(
+        account=hooks["east"].account, actor_id="u-1", actor_name="alice@example.com"
+    )
+    EventFactory(account=hooks["east"].account, type="VM.OTHER")
+
+    listing = text(root.get(reverse("admin:deliveries_event_changelist")))
+    page = text(root.get(change_url(event)))
+
+    assert "alice@example.com" in listing
+    assert '"actor": {' in page and '"name": "alice@example.com"' in page
+
+
+def test_the_delivery_page_shows_the_body_in_the_webhooks_payload_format(root, hooks):
+    Webhook.objects.filter(pk=hooks["east"].pk).update(payload_format="nutanix")
+    [delivery] = deliveries(hooks["east"], failed=1)
+
+    page = text(root.get(change_url(delivery)))
+
+    assert "Body sent (Nutanix v3 notification)" in page
+    assert '"version": "1.0"' in page and '"event_type": "VM.CREATE"' in page

@@ -149,3 +149,25 @@ def test_the_delete_page_counts_a_webhooks_deliveries_instead_of_listing_them(ro
     assert (
         not Delivery.objects.exists() and not Webhook.objects.filter(pk=hooks["east"].pk).exists()
     )
+
+
+def test_the_form_sets_the_payload_format_and_the_page_shows_it(root, tenants):
+    data = form_data(tenants, payload_format="mycloudit")
+
+    response = root.post(reverse("admin:hooks_webhook_add"), data, follow=True)
+
+    assert response.status_code == 200
+    webhook = Webhook.objects.get(name="new-hook")
+    assert webhook.payload_format == "mycloudit"
+    page = text(root.get(change_url(webhook)))
+    assert "Payload format" in page and "MyCloudIT notification" in page
+
+
+def test_an_unknown_payload_format_is_refused_by_the_form(root, tenants):
+    response = root.post(
+        reverse("admin:hooks_webhook_add"), form_data(tenants, payload_format="soap")
+    )
+
+    assert response.status_code == 200
+    assert "Select a valid choice" in text(response)
+    assert not Webhook.objects.filter(name="new-hook").exists()

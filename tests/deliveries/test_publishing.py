@@ -12,7 +12,7 @@ from kombu.exceptions import OperationalError
 
 from deliveries import queue
 from deliveries.models import Delivery, DeliveryStatus, Event
-from deliveries.publishing import EventConflict, event_publish
+from deliveries.publishing import EventActor, EventConflict, event_publish
 from deliveries.queue import DELIVER_TASK, deliveries_enqueue
 from hooks.models import Scope
 from tests.factories import DeliveryFactory, WebhookFactory
@@ -287,3 +287,37 @@ def test_publish_commits_even_when_the_broker_is_down(
         (DeliveryStatus.PENDING, None),
         (DeliveryStatus.PENDING, None),
     ]
+
+
+def test_the_actor_is_stored_and_kept_when_the_id_is_published_again(tenants, enqueued):
+    # given an event published with an actor
+    alice = EventActor(id="0000aaaa-aaaa-0000-0000-0000aaaa0000", name="alice@example.com")
+    first = event_publish(
+        type="VM.CREATE", data={}, account=tenants["east_acct"], event_id=EVENT_ID, actor=alice
+    )
+
+    # when the same id is published again by someone else
+    again = event_publish(
+        type="VM.CREATE",
+        data={},
+        account=tenants["east_acct"],
+        event_id=EVENT_ID,
+        actor=EventActor(id="bob"),
+    )
+
+    # then it is the same event, with its first actor
+    assert not again.created
+    stored = Event.objects.get(id=first.event.id)
+    assert (stored.actor_id, stored.actor_name) == (alice.id, alice.name)
+    assert stored.envelope()["actor"] == {"id": alice.id, "name": alice.name}
+
+
+def test_no_actor_by_default_from_python(tenants, enqueued):
+    result = event_publish(type="VM.CREATE", data={}, account=tenants["east_acct"])
+
+    assert result.event.envelope()["actor"] is None
+
+
+def test_an_actor_longer_than_its_column_is_refused_up_front():
+    with pytest.raises(ValueError, match="actor's name is over 255"):
+        EventActor(id="u", name="x" * 256)

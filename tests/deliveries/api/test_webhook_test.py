@@ -236,3 +236,33 @@ def test_a_test_event_type_with_forbidden_characters_is_400(admin, hook, target,
         response = admin.post(url, body, format="json")
 
     assert_field_error(response, "type", "")
+
+
+def test_testing_a_bare_url_in_a_payload_format_sends_that_body(admin, allow_private, receivers):
+    receiver = receivers()
+
+    response = admin.post(
+        f"{WEBHOOKS}test/",
+        {"payload_url": receiver.url, "payload_format": "mycloudit", "type": "VM.ON"},
+        format="json",
+    )
+
+    assert response.status_code == 200, response.content
+    body = receiver.received[0].json
+    assert list(body) == [
+        "Id", "UserId", "CustomerId", "Type", "ResourceId", "Timestamp", "ActionData",
+    ]  # fmt: skip
+    assert body["Type"] == "VM.ON" and body["ActionData"]["test"] is True
+
+
+def test_a_saved_webhooks_test_uses_its_payload_format(admin, tenants, allow_private, receivers):
+    receiver = receivers(secret=TEST_SECRET)
+    webhook = WebhookFactory(
+        account=tenants["east_acct"], payload_url=receiver.url, payload_format="tencent"
+    )
+
+    admin.post(f"{url_of(webhook)}test/", {"data": {"alarmStatus": 0}}, format="json")
+
+    got = receiver.received[0]
+    assert list(got.json) == ["sessionId", "alarmStatus"]
+    assert got.signature == "valid"

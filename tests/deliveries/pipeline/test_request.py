@@ -18,10 +18,19 @@ from django.conf import settings
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 
 from core.signing import standard_signature
-from deliveries.pipeline.request import REDACTED, delivery_headers, event_body, redacted
-from hooks.models import HeaderStyle
+from deliveries.formats import nutanix
+from deliveries.pipeline import request as request_module
+from deliveries.pipeline.request import (
+    REDACTED,
+    Bodies,
+    delivery_headers,
+    delivery_request,
+    event_body,
+    redacted,
+)
+from hooks.models import HeaderStyle, PayloadFormat
 from hooks.services import generate_secret
-from tests.factories import AccountFactory, EventFactory, WebhookFactory
+from tests.factories import AccountFactory, DeliveryFactory, EventFactory, WebhookFactory
 
 SECRET = "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
 
@@ -103,7 +112,7 @@ def test_the_body_is_compact_utf8_json_of_the_envelope():
         == (
             '{"id":"01890a5d-ac96-774b-bcce-b302099a8057","type":"VM.CREATE",'
             '"timestamp":"2024-05-01T12:00:00Z","account":"01890a5d-ac96-7c00-8000-000000000001",'
-            f'"domain":"{event.domain_id}","resource":null,"data":{{"name":"vérifié","n":1}}}}'
+            f'"domain":"{event.domain_id}","resource":null,"actor":null,"data":{{"name":"vérifié","n":1}}}}'
         ).encode()
     )
 
@@ -179,3 +188,62 @@ def test_redacted_matches_the_header_name_in_any_case():
         "authorization": REDACTED,
         "X-Other": "kept",
     }
+
+
+# --- payload formats: built once per event and format, signed as sent --------------------------
+
+
+def _delivery(event, **webhook_fields):
+    webhook = WebhookFactory.build(secret=SECRET, **webhook_fields)
+    return DeliveryFactory.build(id=uuid.uuid4(), event=event, webhook=webhook)
+
+
+def test_a_batch_builds_each_events_body_once_per_format(monkeypatch):
+    # given one event going to two webhooks of each of two formats
+    event = _event()
+    deliveries = [
+        _delivery(event, payload_format=fmt)
+        for fmt in (PayloadFormat.STANDARD, PayloadFormat.NUTANIX) * 2
+    ]
+    built = []
+    real = request_module.body_build
+    monkeypatch.setattr(request_module, "body_build", lambda e, f: built.append(f) or real(e, f))
+    bodies: Bodies = {}
+
+    # when
+    requests = [delivery_request(d, timestamp=1, bodies=bodies) for d in deliveries]
+
+    # then each format's body was built once, and every webhook got its format's bytes
+    assert built == [PayloadFormat.STANDARD, PayloadFormat.NUTANIX]
+    assert requests[0].body == requests[2].body == event_body(event)
+    assert requests[1].body == requests[3].body == nutanix.body(event)
+
+
+def test_tencent_bodies_differ_by_the_delivery_id_only():
+    event = _event(data={"alarmStatus": 1})
+    bodies: Bodies = {}
+    first, second = (_delivery(event, payload_format=PayloadFormat.TENCENT) for _ in range(2))
+
+    one = delivery_request(first, timestamp=1, bodies=bodies).body
+    two = delivery_request(second, timestamp=1, bodies=bodies).body
+
+    assert one == f'{{"sessionId":"{first.id}","alarmStatus":1}}'.encode()
+    assert two == f'{{"sessionId":"{second.id}","alarmStatus":1}}'.encode()
+    assert len(bodies) == 1
+
+
+@pytest.mark.parametrize("fmt", PayloadFormat.values)
+def test_the_signature_headers_follow_the_header_style_and_sign_the_bytes_sent(fmt):
+    event = _event(data={"alarmStatus": 1})
+    standard = _delivery(event, payload_format=fmt, header_style=HeaderStyle.STANDARD)
+    cloudstack = _delivery(event, payload_format=fmt, header_style=HeaderStyle.CLOUDSTACK)
+
+    sent = delivery_request(standard, timestamp=1714564800)
+    sent_cs = delivery_request(cloudstack, timestamp=1714564800)
+
+    headers = dict(sent.headers)
+    assert headers["webhook-signature"] == standard_signature(
+        secret=SECRET, msg_id=str(EVENT_ID), timestamp=1714564800, body=sent.body
+    )
+    assert dict(sent_cs.headers)["X-CS-Signature"] == _hmac_b64(SECRET.encode(), sent_cs.body)
+    assert dict(sent_cs.headers)["X-CS-Event"] == "VM.CREATE"
