@@ -15,13 +15,19 @@ from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from deliveries import teardown
+from deliveries.bulk import (
+    InvalidSelection,
+    recover_selection,
+    selection_deliveries,
+    selection_from_params,
+)
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
-from deliveries.models import Delivery, Event
+from deliveries.jobs_api import bulk_answer
+from deliveries.models import BulkJobKind, Delivery, Event
 from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import (
     DeliveryInFlight,
-    deliveries_recover,
     delivery_redeliver,
     webhook_test_send,
 )
@@ -29,6 +35,7 @@ from deliveries.publishing import EventConflict, event_publish
 from deliveries.removal import deliveries_delete
 from deliveries.selectors import webhook_held_count
 from deliveries.serializers import (
+    BulkJobSerializer,
     DeliveryDetailSerializer,
     DeliverySerializer,
     EventBatchSerializer,
@@ -56,6 +63,24 @@ class RecoverThrottle(UserRateThrottle):
     few calls an hour (API_RECOVER_RATE)."""
 
     scope = "recover"
+
+
+def _counted(name: str) -> dict:
+    return {"type": "object", "properties": {name: {"type": "integer"}}}
+
+
+DELETED, REQUEUED = _counted("deleted"), _counted("queued")
+RECOVERED = {
+    "type": "object",
+    "properties": {"count": {"type": "integer"}, "dry_run": {"type": "boolean"}},
+}
+BULK_FILTERS = [
+    OpenApiParameter(name, str, description="As in the delivery list.")
+    for name in ("webhook", "event", "event_type", "status", "http_status", "search")
+] + [
+    OpenApiParameter(name, str, description="ISO 8601, as in the delivery list.")
+    for name in ("created_after", "created_before")
+]
 
 
 def conflict(message: str) -> Response:
@@ -201,21 +226,47 @@ class DeliveryViewSet(
             return conflict("The delivery is being sent right now; try again shortly.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
+    def _bulk(self, kind: str, answer):
+        try:
+            selection = selection_from_params(self.request.query_params)
+            deliveries = selection_deliveries(actor=self.actor, selection=selection)
+        except InvalidSelection as exc:
+            raise ValidationError({"detail": str(exc)}) from None
+        return bulk_answer(
+            request=self.request,
+            actor=self.actor,
+            kind=kind,
+            deliveries=deliveries,
+            selection=selection,
+            answer=answer,
+        )
+
     @extend_schema(
-        parameters=[OpenApiParameter("webhook", str), OpenApiParameter("status", str)],
-        responses={200: {"type": "object", "properties": {"deleted": {"type": "integer"}}}},
+        parameters=BULK_FILTERS,
+        responses={200: DELETED, 202: BulkJobSerializer},
+        summary="Delete deliveries matching filters",
         description="Delete the deliveries matching the list filters (at least one is "
-        "required). Deliveries being sent right now are left alone.",
+        "required), with their attempts. Deliveries being sent right now are left alone. "
+        "Up to API_BULK_SYNC_MAX (1,000) are deleted at once: 200 `{\"deleted\": n}`; "
+        "more become a bulk job: 202 with the job (poll `GET /jobs/{id}/`).",
     )
     @action(detail=False, methods=["delete"], url_path="bulk")
     def bulk_delete(self, request):
-        used = [name for name in DeliveryFilter.base_filters if request.query_params.get(name)]
-        if not used:
-            raise ValidationError(
-                {"detail": ["Name at least one filter (webhook, status, created_after, …)."]}
-            )
-        deleted = deliveries_delete(deliveries=self.filter_queryset(self.get_queryset()))
-        return Response({"deleted": deleted})
+        return self._bulk(BulkJobKind.DELETE, lambda count: {"deleted": count})
+
+    @extend_schema(
+        request=None,
+        parameters=BULK_FILTERS,
+        responses={200: REQUEUED, 202: BulkJobSerializer},
+        summary="Requeue deliveries matching filters",
+        description="Queue the deliveries matching the list filters (at least one is "
+        "required) for one more attempt by the workers, now, whatever their outcome so far. "
+        "Deliveries being sent right now are left alone. Up to API_BULK_SYNC_MAX (1,000) "
+        "are queued at once: 200 `{\"queued\": n}`; more become a bulk job: 202 with the job.",
+    )
+    @action(detail=False, methods=["post"])
+    def requeue(self, request):
+        return self._bulk(BulkJobKind.REQUEUE, lambda count: {"queued": count})
 
     @extend_schema(request=None, responses=RedeliverResultSerializer)
     @action(detail=True, methods=["post"])
@@ -230,12 +281,12 @@ class DeliveryViewSet(
 
     @extend_schema(
         request=RecoverSerializer,
-        responses={
-            200: {
-                "type": "object",
-                "properties": {"count": {"type": "integer"}, "dry_run": {"type": "boolean"}},
-            }
-        },
+        responses={200: RECOVERED, 202: BulkJobSerializer},
+        summary="Recover a webhook's failed deliveries",
+        description="Queue every failed delivery of a webhook created in [since, until) "
+        "for one more attempt (`dry_run`: only count them). Up to API_BULK_SYNC_MAX (1,000) "
+        "are queued at once: 200 `{\"count\": n, \"dry_run\": false}`; more become a bulk "
+        "job: 202 with the job (poll `GET /jobs/{id}/`). Rate-limited (API_RECOVER_RATE).",
     )
     @action(
         detail=False,
@@ -243,12 +294,23 @@ class DeliveryViewSet(
         throttle_classes=[RecoverThrottle],
     )
     def recover(self, request):
-        """Queue every failed delivery of a webhook in a time range again
-        (dry_run: only count them). Rate-limited (API_RECOVER_RATE)."""
         serializer = RecoverSerializer(data=request.data, context={"request": request})
         serializer.is_valid(raise_exception=True)
-        count = deliveries_recover(**serializer.validated_data)
-        return Response({"count": count, "dry_run": serializer.validated_data["dry_run"]})
+        data = serializer.validated_data
+        selection = recover_selection(
+            webhook_id=data["webhook"].pk, since=data["since"], until=data["until"]
+        )
+        deliveries = selection_deliveries(actor=self.actor, selection=selection)
+        if data["dry_run"]:
+            return Response({"count": deliveries.count(), "dry_run": True})
+        return bulk_answer(
+            request=request,
+            actor=self.actor,
+            kind=BulkJobKind.RECOVER,
+            deliveries=deliveries,
+            selection=selection,
+            answer=lambda count: {"count": count, "dry_run": False},
+        )
 
 
 class WebhookViewSet(hooks_api.WebhookViewSet):

@@ -278,6 +278,14 @@ WEBHOOK_RETRY_AFTER_MAX = env_number("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=0)
 # Deleting a webhook, account or domain deletes its deliveries this many per
 # transaction first (deliveries/teardown.py): memory and lock time stay bounded.
 WEBHOOK_DELETE_BATCH = env_int("WEBHOOK_DELETE_BATCH", 1000, minimum=1)
+# Bulk recover, requeue and delete (deliveries/bulk.py): up to API_BULK_SYNC_MAX
+# deliveries are acted on in the request; more become a job the workers run
+# WEBHOOK_BULK_BATCH per transaction, WEBHOOK_BULK_BUDGET seconds per task
+# message; a job whose record has not moved for WEBHOOK_BULK_STALE s is resumed.
+API_BULK_SYNC_MAX = env_int("API_BULK_SYNC_MAX", 1000, minimum=0)
+WEBHOOK_BULK_BATCH = env_int("WEBHOOK_BULK_BATCH", 500, minimum=1)
+WEBHOOK_BULK_BUDGET = env_number("WEBHOOK_BULK_BUDGET", 20, minimum=0.1)
+WEBHOOK_BULK_STALE = env_number("WEBHOOK_BULK_STALE", 60, minimum=1)
 # Results finished within this many milliseconds of each other are recorded
 # in one write; a slow receiver never delays a fast one's record by more.
 WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)
