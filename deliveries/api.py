@@ -6,25 +6,18 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from deliveries import teardown
-from deliveries.bulk import (
-    InvalidSelection,
-    recover_selection,
-    selection_deliveries,
-    selection_from_params,
-)
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
-from deliveries.jobs_api import bulk_answer
-from deliveries.models import BulkJobKind, Delivery, Event
+from deliveries.jobs_api import BulkActionsMixin
+from deliveries.models import Delivery, Event
 from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import (
     DeliveryInFlight,
@@ -35,7 +28,6 @@ from deliveries.publishing import EventConflict, event_publish
 from deliveries.removal import deliveries_delete
 from deliveries.selectors import webhook_held_count
 from deliveries.serializers import (
-    BulkJobSerializer,
     DeliveryDetailSerializer,
     DeliverySerializer,
     EventBatchSerializer,
@@ -43,7 +35,6 @@ from deliveries.serializers import (
     EventPublishSerializer,
     EventSerializer,
     PublishedSerializer,
-    RecoverSerializer,
     RedeliverResultSerializer,
 )
 from hooks import api as hooks_api
@@ -56,31 +47,6 @@ from hooks.serializers import (
     WebhookSerializer,
 )
 from hooks.services import webhook_check_scope, webhook_update
-
-
-class RecoverThrottle(UserRateThrottle):
-    """Bulk recovery can queue a webhook's whole failed history: per user, a
-    few calls an hour (API_RECOVER_RATE)."""
-
-    scope = "recover"
-
-
-def _counted(name: str) -> dict:
-    return {"type": "object", "properties": {name: {"type": "integer"}}}
-
-
-DELETED, REQUEUED = _counted("deleted"), _counted("queued")
-RECOVERED = {
-    "type": "object",
-    "properties": {"count": {"type": "integer"}, "dry_run": {"type": "boolean"}},
-}
-BULK_FILTERS = [
-    OpenApiParameter(name, str, description="As in the delivery list.")
-    for name in ("webhook", "event", "event_type", "status", "http_status", "search")
-] + [
-    OpenApiParameter(name, str, description="ISO 8601, as in the delivery list.")
-    for name in ("created_after", "created_before")
-]
 
 
 def conflict(message: str) -> Response:
@@ -190,6 +156,7 @@ class EventViewSet(
 
 
 class DeliveryViewSet(
+    BulkActionsMixin,
     ActorMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
@@ -226,48 +193,6 @@ class DeliveryViewSet(
             return conflict("The delivery is being sent right now; try again shortly.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    def _bulk(self, kind: str, answer):
-        try:
-            selection = selection_from_params(self.request.query_params)
-            deliveries = selection_deliveries(actor=self.actor, selection=selection)
-        except InvalidSelection as exc:
-            raise ValidationError({"detail": str(exc)}) from None
-        return bulk_answer(
-            request=self.request,
-            actor=self.actor,
-            kind=kind,
-            deliveries=deliveries,
-            selection=selection,
-            answer=answer,
-        )
-
-    @extend_schema(
-        parameters=BULK_FILTERS,
-        responses={200: DELETED, 202: BulkJobSerializer},
-        summary="Delete deliveries matching filters",
-        description="Delete the deliveries matching the list filters (at least one is "
-        "required), with their attempts. Deliveries being sent right now are left alone. "
-        "Up to API_BULK_SYNC_MAX (1,000) are deleted at once: 200 `{\"deleted\": n}`; "
-        "more become a bulk job: 202 with the job (poll `GET /jobs/{id}/`).",
-    )
-    @action(detail=False, methods=["delete"], url_path="bulk")
-    def bulk_delete(self, request):
-        return self._bulk(BulkJobKind.DELETE, lambda count: {"deleted": count})
-
-    @extend_schema(
-        request=None,
-        parameters=BULK_FILTERS,
-        responses={200: REQUEUED, 202: BulkJobSerializer},
-        summary="Requeue deliveries matching filters",
-        description="Queue the deliveries matching the list filters (at least one is "
-        "required) for one more attempt by the workers, now, whatever their outcome so far. "
-        "Deliveries being sent right now are left alone. Up to API_BULK_SYNC_MAX (1,000) "
-        "are queued at once: 200 `{\"queued\": n}`; more become a bulk job: 202 with the job.",
-    )
-    @action(detail=False, methods=["post"])
-    def requeue(self, request):
-        return self._bulk(BulkJobKind.REQUEUE, lambda count: {"queued": count})
-
     @extend_schema(request=None, responses=RedeliverResultSerializer)
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
@@ -278,39 +203,6 @@ class DeliveryViewSet(
         except DeliveryInFlight as exc:
             return conflict(str(exc))
         return Response(RedeliverResultSerializer({"delivery": delivery, "attempt": attempt}).data)
-
-    @extend_schema(
-        request=RecoverSerializer,
-        responses={200: RECOVERED, 202: BulkJobSerializer},
-        summary="Recover a webhook's failed deliveries",
-        description="Queue every failed delivery of a webhook created in [since, until) "
-        "for one more attempt (`dry_run`: only count them). Up to API_BULK_SYNC_MAX (1,000) "
-        "are queued at once: 200 `{\"count\": n, \"dry_run\": false}`; more become a bulk "
-        "job: 202 with the job (poll `GET /jobs/{id}/`). Rate-limited (API_RECOVER_RATE).",
-    )
-    @action(
-        detail=False,
-        methods=["post"],
-        throttle_classes=[RecoverThrottle],
-    )
-    def recover(self, request):
-        serializer = RecoverSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        data = serializer.validated_data
-        selection = recover_selection(
-            webhook_id=data["webhook"].pk, since=data["since"], until=data["until"]
-        )
-        deliveries = selection_deliveries(actor=self.actor, selection=selection)
-        if data["dry_run"]:
-            return Response({"count": deliveries.count(), "dry_run": True})
-        return bulk_answer(
-            request=request,
-            actor=self.actor,
-            kind=BulkJobKind.RECOVER,
-            deliveries=deliveries,
-            selection=selection,
-            answer=lambda count: {"count": count, "dry_run": False},
-        )
 
 
 class WebhookViewSet(hooks_api.WebhookViewSet):

@@ -81,9 +81,7 @@ def selection_deliveries(*, actor: Actor, selection: dict[str, Any]) -> QuerySet
     return deliveries
 
 
-def recover_selection(
-    *, webhook_id: Any, since: dt.datetime, until: dt.datetime
-) -> dict[str, Any]:
+def recover_selection(*, webhook_id: Any, since: dt.datetime, until: dt.datetime) -> dict[str, Any]:
     """The failed deliveries of a webhook created in [since, until)."""
     return {
         "webhook": str(webhook_id),
@@ -152,9 +150,7 @@ def bulk_job_step(job_id: Any) -> bool:
             chosen.order_by("id").values_list("id", flat=True)[: settings.WEBHOOK_BULK_BATCH]
         )
         if not ids:
-            BulkJob.objects.filter(pk=job.pk).update(
-                state=BulkJobState.SUCCEEDED, finished_at=now
-            )
+            BulkJob.objects.filter(pk=job.pk).update(state=BulkJobState.SUCCEEDED, finished_at=now)
             return False
         acted = _apply(job.kind, Delivery.objects.filter(id__in=ids))
         job.done += len(ids)

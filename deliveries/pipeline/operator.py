@@ -81,19 +81,6 @@ def queue_again(deliveries: QuerySet[Delivery]) -> int:
     return count
 
 
-def deliveries_recover(
-    *, webhook: Webhook, since: dt.datetime, until: dt.datetime, dry_run: bool = False
-) -> int:
-    """Queue every failed delivery of a webhook created in [since, until) for
-    one more attempt. With dry_run, only count them."""
-    failed = Delivery.objects.filter(
-        webhook=webhook, status=DeliveryStatus.FAILED, created_at__gte=since, created_at__lt=until
-    )
-    if dry_run:
-        return failed.count()
-    return queue_again(failed)
-
-
 def deliveries_requeue(delivery_ids: Iterable[uuid.UUID]) -> int:
     """Queue these deliveries for one more attempt by the workers, now,
     whatever their outcome so far (the console's bulk redeliver). Deliveries

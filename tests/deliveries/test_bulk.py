@@ -44,7 +44,7 @@ def start(actor, kind, selection, django_capture_on_commit_callbacks):
 def test_a_job_counts_what_it_will_do_and_is_queued_after_commit(
     root_actor, failed, django_capture_on_commit_callbacks
 ):
-    hook, rows = failed
+    hook, _rows = failed
 
     job = start(
         root_actor,
@@ -62,7 +62,10 @@ def test_a_job_runs_in_batches_moving_its_cursor(
     settings.WEBHOOK_BULK_BATCH = 3
     hook, rows = failed
     job = start(
-        root_actor, BulkJobKind.DELETE, {"webhook": str(hook.pk)}, django_capture_on_commit_callbacks
+        root_actor,
+        BulkJobKind.DELETE,
+        {"webhook": str(hook.pk)},
+        django_capture_on_commit_callbacks,
     )
 
     assert bulk.bulk_job_step(job.pk) is True
@@ -82,7 +85,7 @@ def test_a_batch_killed_midway_is_undone_whole_and_the_job_resumes_after_the_las
     root_actor, failed, settings, django_capture_on_commit_callbacks
 ):
     settings.WEBHOOK_BULK_BATCH = 3
-    hook, rows = failed
+    hook, _rows = failed
     job = start(
         root_actor,
         BulkJobKind.RECOVER,
@@ -134,17 +137,18 @@ def test_deliveries_being_sent_are_skipped_and_counted(
 
     job.refresh_from_db()
     assert (job.done, job.affected, job.skipped) == (7, 6, 1)
-    assert sorted(str(i) for i in enqueue.call_args.args[0]) == sorted(
-        str(r.pk) for r in rows[1:]
-    )
+    assert sorted(str(i) for i in enqueue.call_args.args[0]) == sorted(str(r.pk) for r in rows[1:])
 
 
 def test_deliveries_published_after_the_start_are_not_the_jobs(
     root_actor, failed, django_capture_on_commit_callbacks
 ):
-    hook, rows = failed
+    hook, _rows = failed
     job = start(
-        root_actor, BulkJobKind.DELETE, {"webhook": str(hook.pk)}, django_capture_on_commit_callbacks
+        root_actor,
+        BulkJobKind.DELETE,
+        {"webhook": str(hook.pk)},
+        django_capture_on_commit_callbacks,
     )
     later = DeliveryFactory(webhook=hook)
     Delivery.objects.filter(pk=later.pk).update(created_at=timezone.now() + dt.timedelta(seconds=1))
@@ -181,7 +185,10 @@ def test_a_job_whose_user_is_gone_fails_saying_so(
 ):
     hook, _ = failed
     job = start(
-        root_actor, BulkJobKind.DELETE, {"webhook": str(hook.pk)}, django_capture_on_commit_callbacks
+        root_actor,
+        BulkJobKind.DELETE,
+        {"webhook": str(hook.pk)},
+        django_capture_on_commit_callbacks,
     )
     root_actor.user.delete()
 
@@ -197,7 +204,7 @@ def test_stale_jobs_are_queued_again_and_moving_ones_are_not(root_actor, setting
     settings.WEBHOOK_BULK_STALE = 60
     now = timezone.now()
     stale = BulkJob.objects.create(kind=BulkJobKind.DELETE, state=BulkJobState.RUNNING)
-    moving = BulkJob.objects.create(kind=BulkJobKind.DELETE, state=BulkJobState.RUNNING)
+    BulkJob.objects.create(kind=BulkJobKind.DELETE, state=BulkJobState.RUNNING)
     finished = BulkJob.objects.create(kind=BulkJobKind.DELETE, state=BulkJobState.SUCCEEDED)
     BulkJob.objects.filter(pk__in=[stale.pk, finished.pk]).update(
         updated_at=now - dt.timedelta(seconds=61)
@@ -217,7 +224,10 @@ def test_two_runs_of_one_job_take_turns(
     settings.WEBHOOK_BULK_BATCH = 4
     hook, _ = failed
     job = start(
-        root_actor, BulkJobKind.DELETE, {"webhook": str(hook.pk)}, django_capture_on_commit_callbacks
+        root_actor,
+        BulkJobKind.DELETE,
+        {"webhook": str(hook.pk)},
+        django_capture_on_commit_callbacks,
     )
     with transaction.atomic():
         bulk.bulk_job_step(job.pk)

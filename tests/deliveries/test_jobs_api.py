@@ -83,9 +83,11 @@ def test_a_task_that_runs_out_of_time_queues_the_job_again(
     ):
         job_id = admin.delete(f"{DELIVERIES}bulk/?webhook={hook.pk}").json()["id"]
 
-    with mock.patch("deliveries.bulk.time.monotonic", side_effect=[0, 1, 2, 3, 4, 5]):
-        with mock.patch("deliveries.queue.bulk_job_enqueue") as again:
-            assert bulk_job(job_id) is True
+    with (
+        mock.patch("deliveries.bulk.time.monotonic", side_effect=[0, 1, 2, 3, 4, 5]),
+        mock.patch("deliveries.queue.bulk_job_enqueue") as again,
+    ):
+        assert bulk_job(job_id) is True
     again.assert_called_once()
     assert BulkJob.objects.get(pk=job_id).done == 2
 
@@ -117,7 +119,7 @@ def test_a_large_recover_is_a_job_and_a_dry_run_still_counts(
 
 
 def test_requeue_queues_the_matching_deliveries(admin, failed, django_capture_on_commit_callbacks):
-    hook, rows = failed
+    hook, _rows = failed
     DeliveryFactory(webhook=hook, status=DeliveryStatus.SUCCEEDED)
 
     with (
