@@ -88,7 +88,7 @@ def deliveries_enqueue(
             broker.sent()
 
 
-def bulk_job_enqueue(job_id: uuid.UUID) -> None:
+def bulk_job_enqueue(job_id: uuid.UUID | str) -> None:
     """Wake a worker for a bulk job (deliveries/bulk.py). Never raises: a
     job whose message is lost is queued again by the sweeper once its record
     has not moved for WEBHOOK_BULK_STALE seconds."""
