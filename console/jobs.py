@@ -102,7 +102,7 @@ class BulkJobAdmin(TenantAdmin):
     list_display = ["created_at", "kind", "state", "progress", "affected", "skipped", "created_by"]
     list_filter = ["state", "kind"]
     ordering = ["-created_at"]
-    fields: list[str] = [
+    readonly_fields = [
         "kind",
         "state",
         "total",
@@ -116,7 +116,7 @@ class BulkJobAdmin(TenantAdmin):
         "updated_at",
         "finished_at",
     ]
-    readonly_fields = tuple(fields)
+    fields = tuple(readonly_fields)
 
     def get_queryset(self, request):
         # Not tenancy's rows: a root admin sees every job, anyone else theirs.

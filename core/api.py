@@ -138,9 +138,9 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             f"Request body is larger than {settings.WEBHOOK_EVENT_MAX_BYTES} bytes."
         )
     elif isinstance(exc, DjangoValidationError):
-        detail: dict[str, Any] = (
-            exc.message_dict if hasattr(exc, "error_dict") else {"detail": " ".join(exc.messages)}
-        )
+        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else None
+        if detail is None:
+            detail = {"detail": " ".join(exc.messages)}
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, TRANSIENT_ERRORS):
         log.warning("503 for a transient outage: %s: %s", type(exc).__name__, exc)
