@@ -92,8 +92,14 @@ class EventViewSet(
 
     def _publish(self, data: dict):
         account = data.get("account")
-        if account is None and data.get("domain") is None and not self.actor.is_root:
-            account = self.actor.account  # tenants publish for their own account
+        # Callers publish for their own account by default, root admins too
+        # (so their local webhooks receive what they publish, as the webhook
+        # list's event_type filter says). A root admin's explicit
+        # "account": null publishes an event of no account (global webhooks
+        # only); anyone else's still gets their own account.
+        defaulted = "account" not in data or not self.actor.is_root
+        if account is None and data.get("domain") is None and defaulted:
+            account = self.actor.own_account
         resource = data.get("resource") or {}
         return event_publish(
             type=data["type"],
@@ -299,14 +305,15 @@ class URLTestView(ActorMixin, APIView):
         serializer = TestURLSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        account = self.actor.own_account
         webhook = Webhook(
             payload_url=data["payload_url"],
             secret=data["secret"],
             header_style=data["header_style"],
             ssl_verification=data["ssl_verification"],
             headers=data["headers"],
-            account=self.actor.account,
-            domain=self.actor.account.domain if self.actor.account else None,
+            account=account,
+            domain=account.domain if account else None,
         )
         response = webhook_test_send(webhook=webhook, event_type=data["type"], data=data["data"])
         return Response(test_result(response))
