@@ -15,17 +15,21 @@ import json
 import uuid
 from typing import TYPE_CHECKING, TypedDict
 
+from django.conf import settings
 from django.contrib import admin, messages
+from django.contrib.admin import helpers
 from django.core.exceptions import PermissionDenied
 from django.db.models import IntegerField, OuterRef, Q, QuerySet, Subquery
 from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
+from django.template.response import TemplateResponse
 from django.urls import path, reverse
 
 from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
 from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter
+from console.jobs import job_or_none
 from deliveries.formats import body_build
-from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
+from deliveries.models import BulkJobKind, Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, delivery_redeliver
 from deliveries.removal import deliveries_delete
 from hooks.models import Scope
@@ -37,6 +41,9 @@ if TYPE_CHECKING:
 
 class _LastDuration(TypedDict):
     last_duration_ms: int | None  # DeliveryAdmin.get_queryset's
+
+
+BACKGROUND_ACTIONS = ("redeliver", "delete_in_background")
 
 
 class HistoryAdmin(TenantAdmin):
@@ -51,8 +58,11 @@ class HistoryAdmin(TenantAdmin):
     def response_action(self, request, queryset):
         # "Select all across pages" past the cap would act on millions of rows
         # from one web request; the template hides it, this refuses it.
+        # Actions that hand a big selection to a background job may go past it.
         cap = self.paginator.CAP
-        if request.POST.get("select_across") == "1" and queryset[: cap + 1].count() > cap:
+        background = request.POST.get("action") in BACKGROUND_ACTIONS
+        across = request.POST.get("select_across") == "1"
+        if across and not background and queryset[: cap + 1].count() > cap:
             self.message_user(
                 request,
                 f"More than {cap} rows match: narrow the list with the filters first.",
@@ -176,7 +186,7 @@ class DeliveryAdmin(HistoryAdmin):
     search_help_text = "An event id or a delivery id."
     ordering = ["-created_at"]
     sortable_by = ["created_at"]
-    actions = ["redeliver", "delete_selected"]
+    actions = ["redeliver", "delete_selected", "delete_in_background"]
 
     def get_queryset(self, request):
         return (
@@ -212,6 +222,11 @@ class DeliveryAdmin(HistoryAdmin):
 
     @admin.action(description="Redeliver selected deliveries (queued for the workers)")
     def redeliver(self, request, queryset):
+        job = job_or_none(
+            self, request, self.actionable(request, queryset), kind=BulkJobKind.REQUEUE
+        )
+        if job is not None:
+            return job
         selected = list(self.actionable(request, queryset).values_list("pk", flat=True))
         count = deliveries_requeue(selected)
         skipped = len(selected) - count
@@ -225,6 +240,33 @@ class DeliveryAdmin(HistoryAdmin):
                 "Deliveries of global webhooks were left alone: only root admins act on them.",
                 messages.WARNING,
             )
+
+    @admin.action(description="Delete selected deliveries (a background job past 1,000)")
+    def delete_in_background(self, request, queryset):
+        # No confirmation page listing each row: a count, then a job (or at
+        # once for a small selection).
+        actionable = self.actionable(request, queryset)
+        if request.POST.get("confirmed") != "yes":
+            limit = settings.API_BULK_SYNC_MAX
+            return TemplateResponse(
+                request,
+                "admin/console/bulkjob/confirm_delete.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "opts": self.opts,
+                    "count": actionable[: limit + 1].count(),
+                    "limit": limit,
+                    "post": request.POST,
+                    "selected": request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+                    "title": "Delete deliveries?",
+                },
+            )
+        job = job_or_none(self, request, actionable, kind=BulkJobKind.DELETE)
+        if job is not None:
+            return job
+        deleted = deliveries_delete(deliveries=actionable)
+        self.message_user(request, f"Deleted {deleted} deliveries.", messages.SUCCESS)
+        return None
 
     def actionable(self, request, deliveries: QuerySet[Delivery]) -> QuerySet[Delivery]:
         """Deliveries the actor may redeliver or delete: those of webhooks they

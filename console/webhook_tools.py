@@ -24,10 +24,13 @@ from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
+from django.utils.html import format_html
 
 from console.base import uuid_or_404
+from deliveries.bulk import bulk_apply, bulk_job_start, recover_selection, selection_deliveries
+from deliveries.models import BulkJobKind
 from deliveries.pipeline.health import webhook_resume
-from deliveries.pipeline.operator import deliveries_recover, webhook_test_send
+from deliveries.pipeline.operator import webhook_test_send
 from deliveries.selectors import HELD_COUNT_CAP, webhook_held_count
 from hooks.health import Health
 from hooks.models import Webhook
@@ -237,15 +240,39 @@ class WebhookTools(_Admin):
 
     @admin.action(description="Redeliver failed deliveries of the last 24 h")
     def redeliver_failed(self, request, queryset):
+        # A webhook's failures up to API_BULK_SYNC_MAX are queued at once;
+        # more become a background job, with a page showing its progress.
         until = timezone.now()
         since = until - dt.timedelta(hours=24)
+        actor = request_actor(request)
+        limit = settings.API_BULK_SYNC_MAX
         total = acted = 0
+        jobs = []
         for webhook in self.manageable(request, queryset):
-            total += deliveries_recover(webhook=webhook, since=since, until=until)
+            selection = recover_selection(webhook_id=webhook.pk, since=since, until=until)
+            failed = selection_deliveries(actor=actor, selection=selection)
+            if failed[: limit + 1].count() > limit:
+                jobs.append(
+                    bulk_job_start(kind=BulkJobKind.RECOVER, actor=actor, selection=selection)
+                )
+            else:
+                total += bulk_apply(kind=BulkJobKind.RECOVER, deliveries=failed)
             acted += 1
         self.message_user(
             request,
             f"Queued {total} failed deliveries of the last 24 h for another attempt.",
             messages.SUCCESS,
         )
+        for job in jobs:
+            url = reverse("admin:deliveries_bulkjob_change", args=[job.pk])
+            self.message_user(
+                request,
+                format_html(
+                    '{} of {:,} deliveries runs in the background: <a href="{}">its progress</a>.',
+                    job.get_kind_display(),
+                    job.total,
+                    url,
+                ),
+                messages.SUCCESS,
+            )
         self._report_skipped(request, queryset.count(), acted)

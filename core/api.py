@@ -15,7 +15,9 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.views import defaults
 from rest_framework import exceptions, status
+from rest_framework.authentication import SessionAuthentication
 from rest_framework.filters import OrderingFilter
+from rest_framework.negotiation import DefaultContentNegotiation
 from rest_framework.pagination import LimitOffsetPagination
 from rest_framework.parsers import JSONParser
 
@@ -136,15 +138,30 @@ def exception_handler(exc: Exception, context: dict[str, Any]) -> Response | Non
             f"Request body is larger than {settings.WEBHOOK_EVENT_MAX_BYTES} bytes."
         )
     elif isinstance(exc, DjangoValidationError):
-        detail = exc.message_dict if hasattr(exc, "error_dict") else {"detail": exc.messages}
+        detail: Any = exc.message_dict if hasattr(exc, "error_dict") else None
+        if detail is None:
+            detail = {"detail": " ".join(exc.messages)}
         exc = exceptions.ValidationError(detail)
     elif isinstance(exc, TRANSIENT_ERRORS):
         log.warning("503 for a transient outage: %s: %s", type(exc).__name__, exc)
         exc = ServiceUnavailable()
     response = drf_exception_handler(exc, context)
+    if response is not None:
+        response.data = one_shape(response.data)
     if response is not None and response.status_code == status.HTTP_503_SERVICE_UNAVAILABLE:
         response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return response
+
+
+def one_shape(data: Any) -> Any:
+    """Error bodies have one shape: `{"detail": "a string"}`, or field errors
+    `{"field": ["message", …]}`. A ValidationError raised with a message
+    alone (DRF answers a bare list) or with a list as its detail is joined."""
+    if isinstance(data, list) and all(isinstance(item, str) for item in data):
+        return {"detail": " ".join(data)}
+    if isinstance(data, dict) and isinstance(data.get("detail"), list):
+        return {**data, "detail": " ".join(str(item) for item in data["detail"])}
+    return data
 
 
 def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
@@ -160,6 +177,31 @@ def server_error(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpRespons
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
     return JsonResponse({"detail": "Server error."}, status=500)
+
+
+class ConsoleContentNegotiation(DefaultContentNegotiation):
+    """DRF's browsable API (HTML) for users logged in to the console (staff,
+    by session) only;
+    everyone else, API clients included, gets JSON. The user is looked at
+    only when HTML would be chosen, so a JSON request costs nothing more."""
+
+    def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
+        chosen = super().select_renderer(request, renderers, format_suffix)
+        if chosen[0].format != "api" or _console_user(request):
+            return chosen
+        others = [r for r in renderers if r.format != "api"]
+        return super().select_renderer(request, others, format_suffix)
+
+
+def _console_user(request: Request) -> bool:
+    try:
+        user = request.user
+    except exceptions.APIException:  # bad credentials: the view will say so, in JSON
+        return False
+    # Logged in to the console (a session), not a token: a script that sends
+    # Accept: text/html with its token still gets JSON.
+    by_session = isinstance(request.successful_authenticator, SessionAuthentication)
+    return bool(by_session and user.is_authenticated and user.is_staff)
 
 
 class StrictLimitOffsetPagination(LimitOffsetPagination):

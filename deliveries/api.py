@@ -6,22 +6,21 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
-from rest_framework.exceptions import PermissionDenied, ValidationError
+from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
-from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
 from deliveries import teardown
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
+from deliveries.jobs_api import BulkActionsMixin
 from deliveries.models import Delivery, Event
 from deliveries.pipeline.health import webhook_resume
 from deliveries.pipeline.operator import (
     DeliveryInFlight,
-    deliveries_recover,
     delivery_redeliver,
     webhook_test_send,
 )
@@ -36,7 +35,6 @@ from deliveries.serializers import (
     EventPublishSerializer,
     EventSerializer,
     PublishedSerializer,
-    RecoverSerializer,
     RedeliverResultSerializer,
 )
 from hooks import api as hooks_api
@@ -49,13 +47,6 @@ from hooks.serializers import (
     WebhookSerializer,
 )
 from hooks.services import webhook_check_scope, webhook_update
-
-
-class RecoverThrottle(UserRateThrottle):
-    """Bulk recovery can queue a webhook's whole failed history: per user, a
-    few calls an hour (API_RECOVER_RATE)."""
-
-    scope = "recover"
 
 
 def conflict(message: str) -> Response:
@@ -112,8 +103,14 @@ class EventViewSet(
 
     def _publish(self, data: dict):
         account = data.get("account")
-        if account is None and data.get("domain") is None and not self.actor.is_root:
-            account = self.actor.account  # tenants publish for their own account
+        # Callers publish for their own account by default, root admins too
+        # (so their local webhooks receive what they publish, as the webhook
+        # list's event_type filter says). A root admin's explicit
+        # "account": null publishes an event of no account (global webhooks
+        # only); anyone else's still gets their own account.
+        defaulted = "account" not in data or not self.actor.is_root
+        if account is None and data.get("domain") is None and defaulted:
+            account = self.actor.own_account
         resource = data.get("resource") or {}
         return event_publish(
             type=data["type"],
@@ -181,6 +178,7 @@ class EventViewSet(
 
 
 class DeliveryViewSet(
+    BulkActionsMixin,
     ActorMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
@@ -217,22 +215,6 @@ class DeliveryViewSet(
             return conflict("The delivery is being sent right now; try again shortly.")
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    @extend_schema(
-        parameters=[OpenApiParameter("webhook", str), OpenApiParameter("status", str)],
-        responses={200: {"type": "object", "properties": {"deleted": {"type": "integer"}}}},
-        description="Delete the deliveries matching the list filters (at least one is "
-        "required). Deliveries being sent right now are left alone.",
-    )
-    @action(detail=False, methods=["delete"], url_path="bulk")
-    def bulk_delete(self, request):
-        used = [name for name in DeliveryFilter.base_filters if request.query_params.get(name)]
-        if not used:
-            raise ValidationError(
-                {"detail": ["Name at least one filter (webhook, status, created_after, …)."]}
-            )
-        deleted = deliveries_delete(deliveries=self.filter_queryset(self.get_queryset()))
-        return Response({"deleted": deleted})
-
     @extend_schema(request=None, responses=RedeliverResultSerializer)
     @action(detail=True, methods=["post"])
     def redeliver(self, request, pk=None):
@@ -243,28 +225,6 @@ class DeliveryViewSet(
         except DeliveryInFlight as exc:
             return conflict(str(exc))
         return Response(RedeliverResultSerializer({"delivery": delivery, "attempt": attempt}).data)
-
-    @extend_schema(
-        request=RecoverSerializer,
-        responses={
-            200: {
-                "type": "object",
-                "properties": {"count": {"type": "integer"}, "dry_run": {"type": "boolean"}},
-            }
-        },
-    )
-    @action(
-        detail=False,
-        methods=["post"],
-        throttle_classes=[RecoverThrottle],
-    )
-    def recover(self, request):
-        """Queue every failed delivery of a webhook in a time range again
-        (dry_run: only count them). Rate-limited (API_RECOVER_RATE)."""
-        serializer = RecoverSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        count = deliveries_recover(**serializer.validated_data)
-        return Response({"count": count, "dry_run": serializer.validated_data["dry_run"]})
 
 
 class WebhookViewSet(hooks_api.WebhookViewSet):
@@ -361,6 +321,7 @@ class URLTestView(ActorMixin, APIView):
         serializer = TestURLSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
         data = serializer.validated_data
+        account = self.actor.own_account
         webhook = Webhook(
             payload_url=data["payload_url"],
             secret=data["secret"],
@@ -368,8 +329,8 @@ class URLTestView(ActorMixin, APIView):
             payload_format=data["payload_format"],
             ssl_verification=data["ssl_verification"],
             headers=data["headers"],
-            account=self.actor.account,
-            domain=self.actor.account.domain if self.actor.account else None,
+            account=account,
+            domain=account.domain if account else None,
         )
         response = webhook_test_send(webhook=webhook, event_type=data["type"], data=data["data"])
         return Response(test_result(response))

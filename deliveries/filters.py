@@ -12,7 +12,10 @@ class DeliveryFilter(filters.FilterSet):
     webhook = filters.UUIDFilter(field_name="webhook_id")
     event = filters.UUIDFilter(field_name="event_id")
     event_type = filters.CharFilter(field_name="event__type")
-    status = filters.MultipleChoiceFilter(choices=DeliveryStatus.choices)
+    # No DISTINCT (django-filter's default for this filter): status is a
+    # column of the row, so no duplicates can arise, and bulk operations lock
+    # the rows (SELECT … FOR UPDATE refuses DISTINCT on PostgreSQL).
+    status = filters.MultipleChoiceFilter(choices=DeliveryStatus.choices, distinct=False)
     http_status = filters.NumberFilter(field_name="last_status_code")
     created_after = UTCDateTimeFilter(field_name="created_at", lookup_expr="gte")
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")

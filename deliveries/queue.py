@@ -24,6 +24,7 @@ from deliveries.models import Delivery, DeliveryStatus
 log = logging.getLogger(__name__)
 
 DELIVER_TASK = "deliveries.tasks.deliver"
+BULK_JOB_TASK = "deliveries.tasks.bulk_job"
 
 
 class _Broker:
@@ -85,3 +86,13 @@ def deliveries_enqueue(
                 log.warning("could not mark %d deliveries for the sweeper", len(chunk))
         else:
             broker.sent()
+
+
+def bulk_job_enqueue(job_id: uuid.UUID | str) -> None:
+    """Wake a worker for a bulk job (deliveries/bulk.py). Never raises: a
+    job whose message is lost is queued again by the sweeper once its record
+    has not moved for WEBHOOK_BULK_STALE seconds."""
+    try:
+        current_app.send_task(BULK_JOB_TASK, args=[str(job_id)])
+    except Exception as exc:
+        log.warning("bulk job %s left to the sweeper: %s: %s", job_id, type(exc).__name__, exc)

@@ -8,7 +8,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import contains_nul
-from deliveries.models import Delivery, DeliveryAttempt, Event
+from deliveries.models import BulkJob, Delivery, DeliveryAttempt, Event
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
@@ -194,3 +194,28 @@ class RecoverSerializer(serializers.Serializer):
 class RedeliverResultSerializer(serializers.Serializer):
     delivery = DeliverySerializer()
     attempt = AttemptSerializer()
+
+
+class BulkJobSerializer(serializers.ModelSerializer):
+    """A bulk recover, requeue or delete run by the workers, with its progress."""
+
+    created_by = serializers.CharField(source="created_by.username", default=None, read_only=True)
+
+    class Meta:
+        model = BulkJob
+        fields = [
+            "id",
+            "kind",
+            "state",
+            "total",
+            "done",
+            "affected",
+            "skipped",
+            "selection",
+            "error",
+            "created_by",
+            "created_at",
+            "updated_at",
+            "finished_at",
+        ]
+        read_only_fields = fields

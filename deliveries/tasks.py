@@ -5,11 +5,14 @@ from __future__ import annotations
 import logging
 
 from celery import shared_task
+from django.utils import timezone
 
+from deliveries import queue
+from deliveries.bulk import bulk_job_run, bulk_jobs_resume
 from deliveries.pipeline.send import deliveries_send
 from deliveries.pipeline.sweep import deliveries_sweep
 from deliveries.purge import deliveries_purge
-from deliveries.queue import DELIVER_TASK
+from deliveries.queue import BULK_JOB_TASK, DELIVER_TASK
 from hooks.services import tokens_purge
 
 log = logging.getLogger(__name__)
@@ -21,15 +24,26 @@ def deliver(delivery_ids: list[str]) -> int:
     return deliveries_send(delivery_ids)
 
 
+@shared_task(name=BULK_JOB_TASK, ignore_result=True)
+def bulk_job(job_id: str) -> bool:
+    """Run a bulk job for a while; queue it again while batches remain."""
+    more = bulk_job_run(job_id)
+    if more:
+        queue.bulk_job_enqueue(job_id)
+    return more
+
+
 @shared_task(name="deliveries.tasks.sweep", ignore_result=True)
 def sweep() -> dict:
-    """Re-queue due deliveries that have no message, recover expired claims."""
+    """Re-queue due deliveries that have no message, recover expired claims,
+    and queue again the bulk jobs that lost their worker."""
     result = deliveries_sweep()
+    resumed = bulk_jobs_resume(now=timezone.now())
     if result.requeued or result.expired:
         log.info(
             "sweep: re-queued %d, recovered %d expired claims", result.requeued, result.expired
         )
-    return {"requeued": result.requeued, "expired": result.expired}
+    return {"requeued": result.requeued, "expired": result.expired, "jobs_resumed": resumed}
 
 
 @shared_task(name="deliveries.tasks.purge", ignore_result=True)

@@ -11,6 +11,9 @@ from core.api import StrictOrderingFilter
 from hooks.health import Health
 from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
 from hooks.patterns import patterns_match
+from hooks.permissions import request_actor
+from hooks.roots import find_root_admin_account
+from hooks.selectors import event_domain, scope_match
 
 UNHEALTHY = "unhealthy"
 
@@ -32,7 +35,9 @@ class WebhookFilter(filters.FilterSet):
     domain = filters.UUIDFilter(field_name="domain_id")
     event_type = filters.CharFilter(
         method="filter_event_type",
-        help_text="Webhooks whose event type filter lets this event type through.",
+        help_text="Webhooks that would receive an event of this type published by you "
+        "without naming an account (POST /events/ then uses yours): enabled, with a "
+        "scope that takes your account's events and an event type filter that lets it through.",
     )
     health = filters.ChoiceFilter(
         choices=[*Health.choices, (UNHEALTHY, "Unhealthy (anything but healthy)")],
@@ -52,9 +57,16 @@ class WebhookFilter(filters.FilterSet):
     def filter_event_type(
         self, queryset: QuerySet[Webhook], name: str, value: str
     ) -> QuerySet[Webhook]:
-        # Patterns are matched in Python (the same code that routes events), so
-        # the answer is exactly what delivery would do.
-        rows = queryset.values_list("id", "event_types")
+        # What publishing would do (hooks.selectors.webhooks_for_event): the
+        # caller's default account, enabled webhooks whose scope takes its
+        # events, patterns matched in Python by the same code.
+        actor = request_actor(self.request)
+        account = actor.account if actor.account or not actor.is_root else find_root_admin_account()
+        reach = scope_match(
+            account_id=account.pk if account else None,
+            domain=event_domain(account=account, domain=None),
+        )
+        rows = queryset.filter(reach, enabled=True).values_list("id", "event_types")
         wanted = [pk for pk, patterns in rows if patterns_match(patterns, value)]
         return queryset.filter(pk__in=wanted)
 

@@ -17,6 +17,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.permissions import BasePermission
 
 from hooks.models import Account, Domain, Role, Scope, Webhook
+from hooks.roots import root_admin_account
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import AnonymousUser, User
@@ -37,6 +38,18 @@ class Actor:
     @property
     def is_admin(self) -> bool:
         return self.role in (Role.ROOT_ADMIN, Role.DOMAIN_ADMIN)
+
+    @property
+    def own_account(self) -> Account | None:
+        """The account this actor acts for when none is named (a webhook's
+        owner, an event's account): their membership's. A root admin with no
+        membership (a superuser made by Django's `createsuperuser`) acts for
+        the ROOT domain's admin account, as CloudStack's root admin does; it
+        is made if missing, as `make run`'s bootstrap makes it. A property,
+        not looked up per request: only writes that default an account ask."""
+        if self.account is None and self.is_root:
+            return root_admin_account()
+        return self.account
 
     @property
     def domain_path(self) -> str:

@@ -23,13 +23,18 @@ def webhooks_for_event(
     Then each webhook's event type filter. Read fresh from the database every
     time: a change to a webhook applies to the very next event.
     """
-    scope_match = Q(scope=Scope.GLOBAL)
-    if account_id is not None:
-        scope_match |= Q(scope=Scope.LOCAL, account_id=account_id)
-    if domain is not None:
-        scope_match |= Q(scope=Scope.DOMAIN, domain_id__in=domain.ancestor_ids)
-    candidates = Webhook.objects.enabled().filter(scope_match)
+    candidates = Webhook.objects.enabled().filter(scope_match(account_id=account_id, domain=domain))
     return [webhook for webhook in candidates if webhook.wants(event_type)]
+
+
+def scope_match(*, account_id: uuid.UUID | None, domain: Domain | None) -> Q:
+    """Webhooks whose scope takes an event of this account and domain."""
+    match = Q(scope=Scope.GLOBAL)
+    if account_id is not None:
+        match |= Q(scope=Scope.LOCAL, account_id=account_id)
+    if domain is not None:
+        match |= Q(scope=Scope.DOMAIN, domain_id__in=domain.ancestor_ids)
+    return match
 
 
 def event_domain(*, account: Account | None, domain: Domain | None) -> Domain | None:

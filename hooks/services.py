@@ -35,6 +35,9 @@ from hooks.models import (
     Webhook,
 )
 from hooks.permissions import Actor
+from hooks.roots import root_domain
+
+__all__ = ["root_domain"]  # kept here for its callers (bootstrap, bench)
 
 if TYPE_CHECKING:
     from django.contrib.auth.models import User
@@ -64,12 +67,6 @@ def domain_create(*, name: str, parent: Domain | None) -> Domain:
     domain.full_clean(exclude=["path"])
     domain.save()
     return domain
-
-
-def root_domain() -> Domain:
-    """The ROOT domain every tree hangs from, created on first use."""
-    domain = Domain.objects.filter(parent__isnull=True, name="ROOT").first()
-    return domain or domain_create(name="ROOT", parent=None)
 
 
 def account_create(*, name: str, domain: Domain) -> Account:
@@ -137,9 +134,9 @@ def webhook_create(
     domain the account's. A secret is generated when none is given (None); an
     empty string means requests go unsigned."""
     if account is None:
-        if actor is None or actor.account is None:
+        account = actor.own_account if actor is not None else None
+        if account is None:
             raise ValidationError({"account": ["This field is required."]})
-        account = actor.account
     domain = domain or account.domain
     if actor is not None:
         webhook_check_scope(actor=actor, scope=scope, account=account, domain=domain)

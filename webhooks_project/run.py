@@ -2,7 +2,10 @@
 
 Starts a private Redis if none answers at REDIS_URL, migrates, makes sure an
 admin login and API token exist, then runs gunicorn, a Celery worker and
-celery-beat, and prints where to log in once the web server answers.
+celery-beat, and prints where to log in last, once the web server answers
+and the worker and beat have printed their banners (their output passes
+through this process). It retries on a short schedule (DEV_RETRY_SCHEDULE)
+unless WEBHOOK_RETRY_SCHEDULE says otherwise.
 
 It supervises them: a process that exits is started again after a backoff
 (1 s, doubling up to 30 s; back to 1 s once it has run for a minute), with
@@ -21,15 +24,19 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import IO
 
 import django
 
 STOP_TIMEOUT = 5.0  # seconds from Ctrl-C to SIGKILL for what is still running
+ANNOUNCE_AFTER_MAX = 60.0  # print the login by then even if a banner never showed
+DEV_RETRY_SCHEDULE = "5,10,20,60,300,1800,7200"
 BACKOFF_FIRST, BACKOFF_MAX, STABLE_AFTER = 1.0, 30.0, 60.0
 
 
@@ -43,6 +50,9 @@ class Child:
 
     name: str
     start: Callable[[], subprocess.Popen]
+    # A line it prints once up (after its banner); seen: `ready` is set.
+    ready_marker: bytes | None = None
+    ready: threading.Event = field(default_factory=threading.Event)
     process: subprocess.Popen | None = None
     started_at: float = 0.0
     restarts: int = 0
@@ -51,6 +61,17 @@ class Child:
 
     def launch(self) -> None:
         self.process, self.started_at, self.restart_at = self.start(), time.monotonic(), None
+        if self.process.stdout is not None:
+            threading.Thread(target=self._forward, args=(self.process.stdout,), daemon=True).start()
+
+    def _forward(self, stream: IO[bytes]) -> None:
+        # Its output goes to ours line by line, so that the supervisor knows
+        # when its banner is out and can print the login after every banner.
+        for line in iter(stream.readline, b""):
+            sys.stdout.buffer.write(line)
+            sys.stdout.buffer.flush()
+            if self.ready_marker and self.ready_marker in line:
+                self.ready.set()
 
     def check(self) -> None:
         """Reap the process if it exited (no zombie), and restart it when due."""
@@ -126,10 +147,26 @@ def web_answers(url: str) -> bool:
         return False
 
 
+def announcement(credentials: str, *, port: str) -> str:
+    """What a newcomer needs, printed once everything is up."""
+    base = f"http://127.0.0.1:{port}"
+    schedule = os.environ.get("WEBHOOK_RETRY_SCHEDULE", "")
+    return (
+        f"\n{'=' * 72}\n{credentials.rstrip()}\n\n"
+        f"Admin: {base}/admin/   API: {base}/api/v1/   API docs: {base}/api/docs/\n"
+        f"Retries after {schedule.replace(',', ', ')} s (WEBHOOK_RETRY_SCHEDULE).\n"
+        f"{'=' * 72}\n"
+    )
+
+
 def main() -> int:
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
     # Local development defaults: a receiver on this machine must be allowed.
     os.environ.setdefault("WEBHOOK_ALLOW_PRIVATE_IPS", "1")
+    # Retries within a minute, so README's retry walkthrough (listen
+    # --fail-first 2) shows its three attempts while you watch; production's
+    # default waits 5 s, 5 min, 30 min...
+    os.environ.setdefault("WEBHOOK_RETRY_SCHEDULE", DEV_RETRY_SCHEDULE)
     os.environ.setdefault("DEBUG", "1")
     django.setup()
     from django.conf import settings
@@ -177,10 +214,17 @@ def main() -> int:
 
     def starter(command: list[str]) -> Callable[[], subprocess.Popen]:
         # Its own process group: Ctrl-C reaches only this supervisor, which
-        # stops the children in order and can SIGKILL a whole group.
-        return lambda: subprocess.Popen(command, process_group=0)
+        # stops the children in order and can SIGKILL a whole group. Its
+        # output through a pipe that Child forwards to ours.
+        return lambda: subprocess.Popen(
+            command, process_group=0, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+        )
 
-    children = [Child(name, starter(command)) for name, command in commands.items()]
+    markers = {"worker": b" ready.", "beat": b"beat: Starting..."}
+    children = [
+        Child(name, starter(command), ready_marker=markers.get(name))
+        for name, command in commands.items()
+    ]
 
     stopping = False
 
@@ -195,17 +239,18 @@ def main() -> int:
 
     admin_url = f"http://127.0.0.1:{port}/admin/"
     announced = False
+    launched = time.monotonic()
     supervised = [*([redis_child] if redis_child else []), *children]
     try:
         while not stopping:
             for child in supervised:
                 child.check()
-            if not announced and web_answers(f"{admin_url}login/"):
-                print(
-                    f"\n{credentials.getvalue().rstrip()}\n\n"
-                    f"Admin: {admin_url}   API: http://127.0.0.1:{port}/api/v1/\n",
-                    flush=True,
-                )
+            # Last, after every banner: the web server answers, the worker
+            # said it is ready and beat that it started (or a minute passed).
+            up = all(child.ready.is_set() for child in children if child.ready_marker)
+            late = time.monotonic() - launched > ANNOUNCE_AFTER_MAX
+            if not announced and (up or late) and web_answers(f"{admin_url}login/"):
+                print(announcement(credentials.getvalue(), port=port), flush=True)
                 announced = True
             time.sleep(0.2)
     finally:

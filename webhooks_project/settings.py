@@ -137,7 +137,13 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
     "DEFAULT_PARSER_CLASSES": ["core.api.LimitedJSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    # JSON first: what a client gets unless it asks for HTML. The browsable
+    # API is for logged-in console users only (core.api.ConsoleContentNegotiation).
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    "DEFAULT_CONTENT_NEGOTIATION_CLASS": "core.api.ConsoleContentNegotiation",
     "DEFAULT_PAGINATION_CLASS": "core.api.StrictLimitOffsetPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_FILTER_BACKENDS": [
@@ -145,7 +151,8 @@ REST_FRAMEWORK = {
         "rest_framework.filters.SearchFilter",
         "core.api.StrictOrderingFilter",
     ],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    # Tags, summaries and descriptions of /api/docs/ (webhooks_project/api_docs.py).
+    "DEFAULT_SCHEMA_CLASS": "webhooks_project.api_docs.Schema",
     "EXCEPTION_HANDLER": "core.api.exception_handler",
     "DEFAULT_THROTTLE_RATES": {"recover": env_str("API_RECOVER_RATE", "10/hour")},
 }
@@ -171,6 +178,15 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
     "ENUM_NAME_OVERRIDES": {"HealthEnum": "hooks.models.Health.choices"},
+    "SORT_OPERATIONS": "webhooks_project.api_docs.operation_order",
+    # The resources in the order a newcomer meets them (webhooks_project/api_docs.py tags).
+    "TAGS": [
+        {"name": "webhooks", "description": "Register endpoints; test, resume, rotate secrets."},
+        {"name": "events", "description": "Publish events and read them back."},
+        {"name": "deliveries", "description": "Deliveries, their attempts, bulk jobs."},
+        {"name": "tenants", "description": "Domains, accounts and users (admins)."},
+        {"name": "tokens", "description": "API tokens."},
+    ],
 }
 # Request bodies larger than this are refused with 413 before they are parsed.
 WEBHOOK_EVENT_MAX_BYTES = env_int("WEBHOOK_EVENT_MAX_BYTES", 256 * 1024, minimum=1024)
@@ -289,6 +305,14 @@ WEBHOOK_RETRY_AFTER_MAX = env_number("WEBHOOK_RETRY_AFTER_MAX", 3600, minimum=0)
 # Deleting a webhook, account or domain deletes its deliveries this many per
 # transaction first (deliveries/teardown.py): memory and lock time stay bounded.
 WEBHOOK_DELETE_BATCH = env_int("WEBHOOK_DELETE_BATCH", 1000, minimum=1)
+# Bulk recover, requeue and delete (deliveries/bulk.py): up to API_BULK_SYNC_MAX
+# deliveries are acted on in the request; more become a job the workers run
+# WEBHOOK_BULK_BATCH per transaction, WEBHOOK_BULK_BUDGET seconds per task
+# message; a job whose record has not moved for WEBHOOK_BULK_STALE s is resumed.
+API_BULK_SYNC_MAX = env_int("API_BULK_SYNC_MAX", 1000, minimum=0)
+WEBHOOK_BULK_BATCH = env_int("WEBHOOK_BULK_BATCH", 500, minimum=1)
+WEBHOOK_BULK_BUDGET = env_number("WEBHOOK_BULK_BUDGET", 20, minimum=0.1)
+WEBHOOK_BULK_STALE = env_number("WEBHOOK_BULK_STALE", 60, minimum=1)
 # Results finished within this many milliseconds of each other are recorded
 # in one write; a slow receiver never delays a fast one's record by more.
 WEBHOOK_RECORD_LINGER_MS = env_number("WEBHOOK_RECORD_LINGER_MS", 20)

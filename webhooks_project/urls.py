@@ -13,6 +13,7 @@ from deliveries.api import (
     WebhookTestView,
     WebhookViewSet,
 )
+from deliveries.jobs_api import BulkJobViewSet
 from hooks.api import TokenViewSet, UserViewSet
 
 # API errors are JSON wherever they happen (core.api.server_error).
@@ -26,6 +27,7 @@ router = DefaultRouter()
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("events", EventViewSet, basename="event")
 router.register("deliveries", DeliveryViewSet, basename="delivery")
+router.register("jobs", BulkJobViewSet, basename="bulkjob")
 router.register("domains", DomainViewSet, basename="domain")
 router.register("accounts", AccountViewSet, basename="account")
 router.register("users", UserViewSet, basename="user")

@@ -57,7 +57,7 @@ def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt
     return delivery, attempt
 
 
-def _queue_again(deliveries: QuerySet[Delivery]) -> int:
+def queue_again(deliveries: QuerySet[Delivery]) -> int:
     """Make these deliveries due now and wake the workers for them, after
     commit. Rows a worker is sending right now are left alone (locked first,
     so the count is exactly what was queued)."""
@@ -81,19 +81,6 @@ def _queue_again(deliveries: QuerySet[Delivery]) -> int:
     return count
 
 
-def deliveries_recover(
-    *, webhook: Webhook, since: dt.datetime, until: dt.datetime, dry_run: bool = False
-) -> int:
-    """Queue every failed delivery of a webhook created in [since, until) for
-    one more attempt. With dry_run, only count them."""
-    failed = Delivery.objects.filter(
-        webhook=webhook, status=DeliveryStatus.FAILED, created_at__gte=since, created_at__lt=until
-    )
-    if dry_run:
-        return failed.count()
-    return _queue_again(failed)
-
-
 def deliveries_requeue(delivery_ids: Iterable[uuid.UUID]) -> int:
     """Queue these deliveries for one more attempt by the workers, now,
     whatever their outcome so far (the console's bulk redeliver). Deliveries
@@ -101,7 +88,7 @@ def deliveries_requeue(delivery_ids: Iterable[uuid.UUID]) -> int:
 
     Like any retry, the attempt counts: a delivery that had used all its
     attempts ends failed again if this one fails too."""
-    return _queue_again(Delivery.objects.filter(id__in=list(delivery_ids)))
+    return queue_again(Delivery.objects.filter(id__in=list(delivery_ids)))
 
 
 SAMPLE_DATA = {"message": "This is a test delivery. It is not recorded.", "test": True}

@@ -86,12 +86,22 @@ def test_creating_what_the_role_may_not_have_is_refused_and_saves_nothing(actors
 
 
 def test_creating_without_an_account_needs_an_actor_with_one(tenants):
-    nobody = Actor(user=None, role=Role.ROOT_ADMIN, account=None)
+    nobody = Actor(user=None, role=None, account=None)
 
     for actor in (nobody, None):
         with pytest.raises(ValidationError) as caught:
             webhook_create(actor=actor, name="x", payload_url=URL)
         assert caught.value.message_dict == {"account": ["This field is required."]}
+
+
+def test_a_root_admin_without_a_membership_creates_for_the_root_admin_account(tenants):
+    # A superuser made with Django's createsuperuser has no membership.
+    superuser = Actor(user=None, role=Role.ROOT_ADMIN, account=None)
+
+    webhook = webhook_create(actor=superuser, name="x", payload_url=URL)
+
+    assert (webhook.account.name, webhook.account.domain) == ("admin", tenants["root"])
+    assert webhook.domain == tenants["root"]
 
 
 def test_the_platform_itself_is_held_to_no_role(tenants):

@@ -22,6 +22,8 @@ WORKER_SETTINGS = {
     "WEBHOOK_TIMEOUT": "2",
     "WEBHOOK_CONNECT_TIMEOUT": "1",
     "WEBHOOK_LEASE_SECONDS": "6",
+    # Bulk jobs (test_bulk_jobs.py): small batches, so a job spans many.
+    "WEBHOOK_BULK_BATCH": "50",
     "WEBHOOK_SWEEP_GRACE": "0",
     "WEBHOOK_REQUEUE_AFTER": "1",
     "WEBHOOK_SWEEP_INTERVAL": "1",

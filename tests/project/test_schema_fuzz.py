@@ -40,8 +40,8 @@ from knox.models import AuthToken
 from schemathesis.checks import not_a_server_error
 
 from deliveries import http
-from deliveries.api import RecoverThrottle
 from deliveries.http import SendResult
+from deliveries.jobs_api import RecoverThrottle
 from deliveries.models import Delivery, DeliveryStatus, Event
 from hooks.destinations import address_refusal, host_as_address
 from hooks.models import Account, Domain, Role, Webhook

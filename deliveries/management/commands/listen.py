@@ -31,8 +31,14 @@ class Command(BaseCommand):
         count = {"n": 0}
 
         def responder(received):
+            # Called after show(): the answer is printed under the request.
             count["n"] += 1
-            return always(500 if count["n"] <= fail_first else status)(received)
+            failing = count["n"] <= fail_first
+            answer = 500 if failing else status
+            why = f" (--fail-first: {count['n']} of {fail_first})" if failing else ""
+            style = self.style.SUCCESS if 200 <= answer < 300 else self.style.ERROR
+            self.stdout.write(style(f"answered: {answer}{why}\n"))
+            return always(answer)(received)
 
         def show(received):
             self.stdout.write(self.style.MIGRATE_HEADING(f"POST {received.path}"))
@@ -44,7 +50,7 @@ class Command(BaseCommand):
                 body = received.body.decode(errors="replace")
             self.stdout.write(body)
             style = self.style.SUCCESS if received.signature == "valid" else self.style.WARNING
-            self.stdout.write(style(f"signature: {received.signature}\n"))
+            self.stdout.write(style(f"signature: {received.signature}"))
 
         receiver = Receiver(
             host=host, port=port, secret=secret, responder=responder, on_request=show

@@ -9,8 +9,9 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from knox.auth import TokenAuthentication
 
-from hooks.models import Account, Membership, Role
-from hooks.services import account_create, root_domain, token_issue
+from hooks.models import Membership, Role
+from hooks.roots import root_admin_account
+from hooks.services import token_issue
 
 
 class Command(BaseCommand):
@@ -24,10 +25,7 @@ class Command(BaseCommand):
         # ones (the database keeps only the password's hash).
         store = settings.VAR_DIR / "admin-credentials.json"
         saved = json.loads(store.read_text()) if store.exists() else {}
-        domain = root_domain()
-        account = Account.objects.filter(domain=domain, name="admin").first() or account_create(
-            name="admin", domain=domain
-        )
+        account = root_admin_account()  # the one a superuser without a membership acts for
         User = get_user_model()
         user = User.objects.filter(username=username).first()
         if (

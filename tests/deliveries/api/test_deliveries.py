@@ -14,7 +14,7 @@ import json
 import pytest
 from django.utils import timezone
 
-from deliveries.api import RecoverThrottle
+from deliveries.jobs_api import RecoverThrottle
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
 from deliveries.pipeline.send import deliveries_send
 from deliveries.receiver import always
