@@ -8,6 +8,7 @@ from rest_framework import serializers
 
 from core.api import contains_nul
 from deliveries.models import Delivery, DeliveryAttempt, Event
+from hooks.callmatch import CALL_EVENT_PREFIX
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
@@ -46,6 +47,15 @@ class EventPublishSerializer(serializers.Serializer):
     timestamp = serializers.DateTimeField(required=False, help_text="When it happened.")
     # A field named like Serializer.data: the metaclass moves fields out of the class.
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
+
+    def validate_type(self, value: str) -> str:
+        # Call events are the platform's record of calls (docs/api.md#call-hooks):
+        # nobody may forge one, in any letter case.
+        if value.lower().startswith(CALL_EVENT_PREFIX):
+            raise serializers.ValidationError(
+                f"Types starting with {CALL_EVENT_PREFIX!r} are reserved for call hooks."
+            )
+        return value
 
     def validate_data(self, value: dict) -> dict:
         if contains_nul(value):

@@ -67,6 +67,8 @@ def form_data(tenants, **overrides):
         "timeout": "",
         "max_attempts": "",
         "max_in_flight": "",
+        "call_methods": "",
+        "call_phase": "both",
     }
     data.update(overrides)
     return data
