@@ -128,6 +128,10 @@ class CallListeners:
                 self._rows, self._read_at = rows, now
         return rows
 
+    def none(self) -> bool:
+        """Whether no enabled webhook listens to any call."""
+        return not self._listeners()
+
     def phases(
         self, *, method: str, account_id: uuid.UUID | None, domain: Domain | None
     ) -> frozenset[str]:
