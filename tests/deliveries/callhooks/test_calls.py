@@ -10,6 +10,7 @@ import time
 import pytest
 from django.db import transaction
 
+from core import jsontext
 from deliveries.callhooks import call_hook
 from deliveries.models import Delivery, Event
 from tests.factories import MembershipFactory, WebhookFactory
@@ -31,9 +32,10 @@ def vm_hook(tenants):
 
 
 def call_events() -> tuple[dict, dict]:
+    """The XO bodies as receivers get them (jsonb's `data` reorders keys)."""
     pre = Event.objects.get(type="call.pre")
     post = Event.objects.get(type="call.post")
-    return pre.data, post.data
+    return jsontext.loads(pre.data_text), jsontext.loads(post.data_text)
 
 
 @call_hook("vm.start")
