@@ -40,6 +40,7 @@ class EventPublishSerializer(serializers.Serializer):
         trim_whitespace=False,
         max_length=128,
         error_messages={"invalid": "Use 1-128 letters, digits, '.', '_' or '-'."},
+        help_text="e.g. VM.CREATE. Types starting with 'call.' are reserved for call hooks.",
     )
     account = ScopedRelatedField(scope="accounts", required=False, allow_null=True)
     domain = ScopedRelatedField(scope="domains", required=False, allow_null=True)
