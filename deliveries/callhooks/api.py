@@ -77,23 +77,16 @@ class CallHookMixin:
         if method is None:
             return
         actor = request_actor(request)
-        unreadable: Exception | None = None
-        try:
-            body = request.data
-        except Exception as exc:  # malformed body: the call fails with this, as it would
-            body, unreadable = {}, exc
         self._hooked = call_start(
             method=method,
-            params=lambda: _params(kwargs, request.query_params, body),
+            params=lambda: _params(kwargs, request.query_params, _body(request)),
             caller=Caller(
-                user_id=str(actor.user.pk),
-                user_name=actor.user.get_username(),
+                user_id=str(actor.user.pk) if actor.user.is_authenticated else None,
+                user_name=actor.user.get_username() or None,
                 account=actor.account,
                 domain=actor.account.domain if actor.account is not None else None,
             ),
         )
-        if unreadable is not None:
-            raise unreadable
 
     def handle_exception(self, exc: Exception) -> Any:
         self._hooked_error = exc
@@ -110,6 +103,23 @@ class CallHookMixin:
         call_end(
             call, error={"class": name, "message": _message(data), "status": response.status_code}
         )
+
+
+def _body(request: Any) -> Any:
+    """The request's JSON body, parsed beside DRF, not through request.data:
+    DRF's parse error would be raised here rather than where the view reads
+    the body (or not at all, for a view that never does), and a failed parse
+    leaves request.data empty. Django keeps the bytes, so DRF reads them too."""
+    try:
+        raw = request._request.body
+    except Exception:  # too large, or already read: the view says what is wrong
+        return "[unreadable]"
+    if not raw:
+        return None
+    try:
+        return jsontext.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        return "[not JSON]"
 
 
 def _params(kwargs: dict, query: Any, body: Any) -> dict:

@@ -200,14 +200,51 @@ def test_an_answer_without_an_exception_posts_the_status_as_error(east_admin, au
     assert event_id in post["error"]["message"]
 
 
+def test_an_unexpected_exception_posts_a_500_and_propagates(east_admin, audit, monkeypatch):
+    def broken(**kwargs):
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("deliveries.api.event_publish", broken)
+
+    with pytest.raises(RuntimeError, match="disk full"):
+        east_admin.post(EVENTS, {"type": "VM.CREATE", "data": {}}, format="json")
+
+    _, post = one_call()
+    assert post["error"] == {"class": "RuntimeError", "message": "disk full", "status": 500}
+
+
 def test_a_malformed_body_is_a_call_that_fails_as_before(east_admin, audit):
     response = east_admin.generic("POST", EVENTS, "{not json", content_type="application/json")
 
     assert response.status_code == 400
     assert "Malformed JSON" in response.json()["detail"]
     pre, post = one_call()
-    assert pre["params"] == {}
+    assert pre["params"] == {"body": "[not JSON]"}
     assert post["error"]["class"] == "ParseError"
+
+
+def test_hooking_reads_no_body_the_view_would_not(east_admin, audit, tenants):
+    # A delete never reads its body: one that is not JSON changes nothing.
+    hook = WebhookFactory(account=tenants["east_acct"], payload_url="https://example.com/x")
+
+    response = east_admin.generic("DELETE", url_of(hook), "{oops", content_type="application/json")
+
+    assert response.status_code == 204
+    pre, post = one_call()
+    assert pre["method"] == "webhook.delete" and pre["params"]["body"] == "[not JSON]"
+    assert post["result"] is None
+
+
+def test_a_body_too_large_is_refused_as_before(east_admin, audit, settings):
+    settings.DATA_UPLOAD_MAX_MEMORY_SIZE = settings.WEBHOOK_EVENT_MAX_BYTES = 2048
+    body = '{"type": "VM.CREATE", "data": {"x": "' + "a" * 4000 + '"}}'
+
+    response = east_admin.generic("POST", EVENTS, body, content_type="application/json")
+
+    assert response.status_code == 413
+    pre, post = one_call()
+    assert pre["params"] == {"body": "[unreadable]"}
+    assert post["error"]["status"] == 413
 
 
 def test_a_request_refused_before_the_view_calls_nothing(audit, tenants, client):
