@@ -154,7 +154,11 @@ def call_end(call: Call, *, error: dict | None = None) -> None:
 
 def error_of(exc: BaseException) -> dict:
     """The XO `error` of a call that raised: the exception's class and message."""
-    return {"class": type(exc).__name__, "message": str(exc)[:MAX_ERROR_MESSAGE]}
+    try:
+        message = str(exc)[:MAX_ERROR_MESSAGE]
+    except Exception:  # an exception that cannot say what it is must not hide itself
+        message = f"<{type(exc).__name__} with an unprintable message>"
+    return {"class": type(exc).__name__, "message": message}
 
 
 def _publish(call: Call, type: str, make_body: Callable[[], dict]) -> None:

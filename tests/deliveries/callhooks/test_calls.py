@@ -214,3 +214,15 @@ def test_methods_and_self_of_a_class(vm_hook, ann):
     pre, post = call_events()
     assert pre["params"] == {"mode": "hard", "reason": "patch"}
     assert post["result"] == "ok"
+
+
+def test_an_exception_that_cannot_print_itself_still_propagates(vm_hook, ann):
+    class Mute(Exception):
+        def __str__(self):
+            raise ValueError("no")
+
+    with pytest.raises(Mute), call_hook("vm.stop", user=ann):
+        raise Mute()
+
+    _, post = call_events()
+    assert post["error"] == {"class": "Mute", "message": "<Mute with an unprintable message>"}
