@@ -26,6 +26,7 @@ import datetime as dt
 import functools
 import inspect
 import logging
+import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -202,7 +203,15 @@ class call_hook:
             )
         self.method, self.params, self.user = method, params, user
         self.account, self.domain, self.user_param = account, domain, user_param
-        self._calls: list[Call] = []
+        # Per thread: one call_hook object may be entered by several threads at once.
+        self._local = threading.local()
+
+    @property
+    def _calls(self) -> list[Call]:
+        calls = getattr(self._local, "calls", None)
+        if calls is None:
+            calls = self._local.calls = []
+        return calls
 
     def __enter__(self) -> Call:
         call = call_start(

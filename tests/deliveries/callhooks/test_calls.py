@@ -8,7 +8,7 @@ import logging
 import time
 
 import pytest
-from django.db import transaction
+from django.db import connection, transaction
 
 from core import jsontext
 from deliveries.callhooks import call_hook
@@ -226,3 +226,31 @@ def test_an_exception_that_cannot_print_itself_still_propagates(vm_hook, ann):
 
     _, post = call_events()
     assert post["error"] == {"class": "Mute", "message": "<Mute with an unprintable message>"}
+
+
+def test_one_hook_object_serves_threads_at_once(vm_hook, ann, transactional_db):
+    import threading
+
+    hook = call_hook("vm.console", params={"id": "vm-1"}, user=ann)
+    inside, ids = threading.Barrier(2), {}
+
+    def run(name):
+        try:
+            with hook as call:
+                inside.wait(timeout=5)  # both calls are open at once
+                call.result = name
+            ids[name] = call.id
+        finally:
+            connection.close()  # this thread's own
+
+    threads = [threading.Thread(target=run, args=(name,)) for name in ("a", "b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    posts = {
+        jsontext.loads(e.data_text)["callId"]: jsontext.loads(e.data_text)["result"]
+        for e in Event.objects.filter(type="call.post")
+    }
+    assert posts == {ids["a"]: "a", ids["b"]: "b"}
