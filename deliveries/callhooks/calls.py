@@ -81,10 +81,18 @@ class Call:
     params: Any
     caller: Caller
     phases: frozenset[str]
-    id: str = field(default_factory=lambda: str(uuid7()))
     started_ms: int = field(default_factory=lambda: time.time_ns() // 1_000_000)
     started: float = field(default_factory=time.perf_counter)
     result: Any = None
+    _id: str | None = field(default=None, repr=False)
+
+    @property
+    def id(self) -> str:
+        """The callId, made on first use: a call nobody listens to needs none
+        (a uuid7 is a third of what an unhooked call costs)."""
+        if self._id is None:
+            self._id = str(uuid7())
+        return self._id
 
     def set_result(self, value: Any) -> None:
         self.result = value
