@@ -22,6 +22,7 @@ from rest_framework.response import Response
 from core import jsontext
 from deliveries.callhooks.calls import Call, Caller, call_end, call_start, error_of
 from deliveries.callhooks.redact import to_json
+from hooks.callmatch import CallPhase
 from hooks.permissions import request_actor
 
 WRITES = frozenset({"POST", "PUT", "PATCH", "DELETE"})
@@ -93,6 +94,8 @@ class CallHookMixin:
         return super().handle_exception(exc)  # type: ignore[misc]
 
     def _end(self, call: Call, response: Response) -> None:
+        if CallPhase.POST not in call.phases:
+            return  # nobody listens: not even the error's message is worth making
         data = getattr(response, "data", None)
         if response.status_code < 400:
             call.result = data
