@@ -35,6 +35,13 @@ class WebhookForm(forms.ModelForm):
         help_text="Event types, one per line: exact names or with '*' (VM.*). "
         "Empty: every event type.",
     )
+    call_methods = PatternsField(
+        label="Call hook methods",
+        required=False,
+        help_text="API methods whose calls this webhook is told about (call.pre / call.post "
+        "events), one per line: exact names or with '*' (webhook.*, event.publish). Empty: "
+        "none. With methods here and no event types, it gets no other events.",
+    )
     new_auth_password = forms.CharField(
         label="Listener password",
         required=False,
@@ -64,6 +71,8 @@ class WebhookForm(forms.ModelForm):
             "timeout",
             "max_attempts",
             "max_in_flight",
+            "call_methods",
+            "call_phase",
         ]
 
     # What a save writes (through hooks.services): the fields above and the

@@ -119,6 +119,7 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
             },
         ),
         ("Delivery", {"fields": ["timeout", "max_attempts", "max_in_flight"]}),
+        ("Call hooks", {"fields": ["call_methods", "call_phase"]}),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
 

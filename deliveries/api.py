@@ -14,6 +14,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from deliveries import teardown
+from deliveries.callhooks.api import CallHookMixin
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
 from deliveries.jobs_api import BulkActionsMixin
@@ -54,8 +55,13 @@ def conflict(message: str) -> Response:
 
 
 class EventViewSet(
-    ActorMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+    CallHookMixin,
+    ActorMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
 ):
+    call_hook_verbs = {"create": "publish", "batch": "publishBatch"}
     filterset_class = EventFilter
     search_fields = ["type", "resource_id"]
     ordering_fields = ["created_at", "occurred_at", "type"]
@@ -179,6 +185,7 @@ class EventViewSet(
 
 class DeliveryViewSet(
     BulkActionsMixin,
+    CallHookMixin,
     ActorMixin,
     mixins.RetrieveModelMixin,
     mixins.ListModelMixin,
@@ -227,7 +234,7 @@ class DeliveryViewSet(
         return Response(RedeliverResultSerializer({"delivery": delivery, "attempt": attempt}).data)
 
 
-class WebhookViewSet(hooks_api.WebhookViewSet):
+class WebhookViewSet(CallHookMixin, hooks_api.WebhookViewSet):
     # /webhooks/: hooks' webhook API plus what needs the delivery table,
     # which hooks never imports: the held count on the detail, resume, and
     # re-enabling that drains what was held. webhooks_project/urls.py routes
@@ -290,8 +297,10 @@ def test_result(response: SendResult) -> dict:
     }
 
 
-class WebhookTestView(ActorMixin, APIView):
+class WebhookTestView(CallHookMixin, ActorMixin, APIView):
     """POST /webhooks/{id}/test/: send a sample (or given) event now; not recorded."""
+
+    call_hook_method = "webhook.test"
 
     @extend_schema(
         request=TestDeliverySerializer, responses=TestResultSerializer, operation_id="webhooks_test"
@@ -311,8 +320,10 @@ class WebhookTestView(ActorMixin, APIView):
         return Response(test_result(response))
 
 
-class URLTestView(ActorMixin, APIView):
+class URLTestView(CallHookMixin, ActorMixin, APIView):
     """POST /webhooks/test/: try a URL before creating a webhook (same vetting)."""
+
+    call_hook_method = "webhook.testUrl"
 
     @extend_schema(
         request=TestURLSerializer, responses=TestResultSerializer, operation_id="webhooks_test_url"
@@ -337,13 +348,14 @@ class URLTestView(ActorMixin, APIView):
 
 
 # hooks' tenant APIs, deleting through deliveries.teardown: in bounded
-# batches, whatever the workers are doing. These are the ones routed.
-class AccountViewSet(hooks_api.AccountViewSet):
+# batches, whatever the workers are doing, and their writes hooked calls
+# (hooks cannot publish). These are the ones routed.
+class AccountViewSet(CallHookMixin, hooks_api.AccountViewSet):
     def remove(self, account):
         teardown.account_delete(account=account)
 
 
-class DomainViewSet(hooks_api.DomainViewSet):
+class DomainViewSet(CallHookMixin, hooks_api.DomainViewSet):
     def remove(self, domain):
         teardown.domain_delete(domain=domain)
 
@@ -353,3 +365,11 @@ def _actor_from(given: dict | None) -> EventActor | None:
     if given is None:
         return None
     return EventActor(id=given.get("id", ""), name=given.get("name", ""))
+
+
+class UserViewSet(CallHookMixin, hooks_api.UserViewSet):
+    pass
+
+
+class TokenViewSet(CallHookMixin, hooks_api.TokenViewSet):
+    pass

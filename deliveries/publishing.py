@@ -15,9 +15,10 @@ from django.utils import timezone
 from core import jsontext
 from deliveries import queue
 from deliveries.models import Delivery, Event
+from hooks.callhooks import webhooks_to_receive
 from hooks.health import Circuit
 from hooks.models import Account, Domain, Webhook
-from hooks.selectors import event_domain, webhooks_for_event
+from hooks.selectors import event_domain
 
 log = logging.getLogger(__name__)
 
@@ -116,8 +117,11 @@ def event_publish(
         now = timezone.now()
         deliveries = Delivery.objects.bulk_create(
             _delivery_for(event, webhook, now=now)
-            for webhook in webhooks_for_event(
-                event_type=type, account_id=account.id if account else None, domain=domain
+            for webhook in webhooks_to_receive(
+                event_type=type,
+                data=data,
+                account_id=account.id if account else None,
+                domain=domain,
             )
             if webhook.id not in exclude
         )

@@ -9,6 +9,7 @@ from rest_framework import serializers
 
 from core.api import contains_nul
 from deliveries.models import BulkJob, Delivery, DeliveryAttempt, Event
+from hooks.callmatch import CALL_EVENT_PREFIX
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
@@ -51,6 +52,7 @@ class EventPublishSerializer(serializers.Serializer):
         trim_whitespace=False,
         max_length=128,
         error_messages={"invalid": "Use 1-128 letters, digits, '.', '_' or '-'."},
+        help_text="e.g. VM.CREATE. Types starting with 'call.' are reserved for call hooks.",
     )
     account = ScopedRelatedField(scope="accounts", required=False, allow_null=True)
     domain = ScopedRelatedField(scope="domains", required=False, allow_null=True)
@@ -64,6 +66,15 @@ class EventPublishSerializer(serializers.Serializer):
     )
     # A field named like Serializer.data: the metaclass moves fields out of the class.
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
+
+    def validate_type(self, value: str) -> str:
+        # Call events are the platform's record of calls (docs/api.md#call-hooks):
+        # nobody may forge one, in any letter case.
+        if value.lower().startswith(CALL_EVENT_PREFIX):
+            raise serializers.ValidationError(
+                f"Types starting with {CALL_EVENT_PREFIX!r} are reserved for call hooks."
+            )
+        return value
 
     def validate_data(self, value: dict) -> dict:
         if contains_nul(value):

@@ -13,7 +13,7 @@ from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
 from hooks.patterns import patterns_match
 from hooks.permissions import request_actor
 from hooks.roots import find_root_admin_account
-from hooks.selectors import event_domain, scope_match
+from hooks.selectors import event_domain, in_scope
 
 UNHEALTHY = "unhealthy"
 
@@ -62,7 +62,7 @@ class WebhookFilter(filters.FilterSet):
         # events, patterns matched in Python by the same code.
         actor = request_actor(self.request)
         account = actor.account if actor.account or not actor.is_root else find_root_admin_account()
-        reach = scope_match(
+        reach = in_scope(
             account_id=account.pk if account else None,
             domain=event_domain(account=account, domain=None),
         )

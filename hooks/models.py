@@ -19,6 +19,7 @@ from django.db import models
 from django.db.models import Q
 
 from core.ids import uuid7
+from hooks.callmatch import CallPhase, validate_call_methods
 from hooks.destinations import DestinationError, check_payload_url
 from hooks.health import HEALTH_ORDER, Circuit, Health, health_q
 
@@ -205,6 +206,21 @@ class Webhook(models.Model):
     )
     auth_password = models.CharField(
         max_length=255, blank=True, help_text="Listener credentials: never shown back."
+    )
+    # Call hooks (hooks/callmatch.py): the calls of which API methods this
+    # webhook is told about, before and/or after, as a Xen Orchestra hook.
+    call_methods = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_call_methods],
+        help_text="Call hooks: API method patterns, exact or with '*' (vm.*, webhook.*). "
+        "Empty: no call events. With call methods and no event types, no ordinary events.",
+    )
+    call_phase = models.CharField(
+        max_length=4,
+        choices=CallPhase.choices,
+        default=CallPhase.BOTH,
+        help_text="Call hooks: the call.pre event, the call.post event, or both.",
     )
     timeout = models.FloatField(
         null=True,

@@ -23,18 +23,8 @@ def webhooks_for_event(
     Then each webhook's event type filter. Read fresh from the database every
     time: a change to a webhook applies to the very next event.
     """
-    candidates = Webhook.objects.enabled().filter(scope_match(account_id=account_id, domain=domain))
+    candidates = Webhook.objects.enabled().filter(in_scope(account_id=account_id, domain=domain))
     return [webhook for webhook in candidates if webhook.wants(event_type)]
-
-
-def scope_match(*, account_id: uuid.UUID | None, domain: Domain | None) -> Q:
-    """Webhooks whose scope takes an event of this account and domain."""
-    match = Q(scope=Scope.GLOBAL)
-    if account_id is not None:
-        match |= Q(scope=Scope.LOCAL, account_id=account_id)
-    if domain is not None:
-        match |= Q(scope=Scope.DOMAIN, domain_id__in=domain.ancestor_ids)
-    return match
 
 
 def event_domain(*, account: Account | None, domain: Domain | None) -> Domain | None:
@@ -42,3 +32,15 @@ def event_domain(*, account: Account | None, domain: Domain | None) -> Domain | 
     if account is not None:
         return account.domain
     return domain
+
+
+def in_scope(*, account_id: uuid.UUID | None, domain: Domain | None) -> Q:
+    """Webhooks whose scope takes in an event of this account and domain
+    (webhooks_for_event; hooks.callhooks for call events; the API's
+    ?event_type= filter, hooks.filters)."""
+    scope_match = Q(scope=Scope.GLOBAL)
+    if account_id is not None:
+        scope_match |= Q(scope=Scope.LOCAL, account_id=account_id)
+    if domain is not None:
+        scope_match |= Q(scope=Scope.DOMAIN, domain_id__in=domain.ancestor_ids)
+    return scope_match

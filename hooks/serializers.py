@@ -6,6 +6,7 @@ from django.core.exceptions import ValidationError as DjangoValidationError
 from knox.models import AuthToken
 from rest_framework import serializers
 
+from hooks.callmatch import METHOD_PATTERN_RE, CallPhase
 from hooks.destinations import DestinationError, check_payload_url
 from hooks.health import Health
 from hooks.models import (
@@ -140,6 +141,24 @@ class WebhookSerializer(serializers.ModelSerializer):
         required=False,
         help_text="Extra request headers; the signature, Host and Content-* headers are refused.",
     )
+    call_methods = serializers.ListField(
+        child=serializers.RegexField(
+            METHOD_PATTERN_RE,
+            trim_whitespace=False,
+            max_length=128,
+            error_messages={"invalid": "Use letters, digits, '.', '_', '-' and '*'."},
+        ),
+        required=False,
+        max_length=100,
+        help_text="Call hooks: API method patterns, exact or with '*' (vm.*, webhook.*); "
+        "their calls are sent as call.pre and call.post events. Empty: none. With call "
+        "methods and no event_types, the webhook gets no other events.",
+    )
+    call_phase = serializers.ChoiceField(
+        choices=CallPhase.choices,
+        required=False,
+        help_text="Call hooks: pre (the call.pre event), post (call.post) or both.",
+    )
     timeout = serializers.FloatField(required=False, allow_null=True)
     max_attempts = serializers.IntegerField(required=False, allow_null=True)
     max_in_flight = serializers.IntegerField(
@@ -157,7 +176,8 @@ class WebhookSerializer(serializers.ModelSerializer):
             "id", "name", "description", "scope", "account", "domain", "payload_url",
             "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
             "header_style", "payload_format", "auth_username", "auth_password", "timeout",
-            "max_attempts", "max_in_flight", "health", "created_at", "updated_at",
+            "max_attempts", "max_in_flight", "call_methods", "call_phase", "health",
+            "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -23,6 +23,8 @@ from django.utils import timezone
 from knox.models import AuthToken
 
 from core.signing import SECRET_PREFIX
+from hooks.callhooks import call_listeners
+from hooks.callmatch import CallPhase
 from hooks.errors import ScopeError
 from hooks.models import (
     Account,
@@ -129,6 +131,8 @@ def webhook_create(
     max_attempts: int | None = None,
     max_in_flight: int | None = None,
     headers: dict[str, str] | None = None,
+    call_methods: list[str] | None = None,
+    call_phase: str = CallPhase.BOTH,
 ) -> Webhook:
     """Create a webhook. Its account is the actor's own when none is given, its
     domain the account's. A secret is generated when none is given (None); an
@@ -166,6 +170,8 @@ def webhook_create(
         max_attempts=max_attempts,
         max_in_flight=max_in_flight,
         headers=headers or {},
+        call_methods=call_methods or [],
+        call_phase=call_phase,
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
     webhook.save()
@@ -177,6 +183,7 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
         "secret", "enabled", "event_types", "headers", "header_style", "payload_format",
         "auth_username", "auth_password", "timeout", "max_attempts", "max_in_flight",
+        "call_methods", "call_phase",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
@@ -239,9 +246,13 @@ def webhooks_set_enabled(*, actor: Actor, webhooks: QuerySet[Webhook], enabled: 
     chosen = Webhook.objects.filter(pk__in=manageable)
     now = timezone.now()
     if enabled:
-        return chosen.update(enabled=True, updated_at=now)
-    count = chosen.count()
-    chosen.filter(enabled=True).update(enabled=False, updated_at=now, **_operator_disabled(now=now))
+        count = chosen.update(enabled=True, updated_at=now)
+    else:
+        count = chosen.count()
+        chosen.filter(enabled=True).update(
+            enabled=False, updated_at=now, **_operator_disabled(now=now)
+        )
+    call_listeners.webhooks_changed()  # update() sends no post_save
     return count
 
 

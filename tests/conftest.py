@@ -174,6 +174,15 @@ def clean_cache():
     cache.clear()
 
 
+@pytest.fixture(autouse=True)
+def fresh_call_listeners():
+    """What the call-hook listener cache read (hooks.callhooks) outlives a
+    test's rollback: start every test reading it afresh."""
+    from hooks.callhooks import call_listeners
+
+    call_listeners.forget()
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """The tests' Redis (TEST_REDIS_URL); a private redis-server if none answers."""

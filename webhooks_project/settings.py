@@ -191,6 +191,11 @@ SPECTACULAR_SETTINGS = {
 # Request bodies larger than this are refused with 413 before they are parsed.
 WEBHOOK_EVENT_MAX_BYTES = env_int("WEBHOOK_EVENT_MAX_BYTES", 256 * 1024, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = WEBHOOK_EVENT_MAX_BYTES
+# Call hooks (docs/api.md#call-hooks): how often a process reads again which
+# webhooks listen to calls, and the largest params or result a call event
+# carries (JSON bytes; larger ones are replaced by a note).
+WEBHOOK_CALL_HOOKS_REFRESH = env_number("WEBHOOK_CALL_HOOKS_REFRESH", 2)
+WEBHOOK_CALL_HOOK_MAX_BYTES = env_int("WEBHOOK_CALL_HOOK_MAX_BYTES", 64 * 1024, minimum=256)
 
 # --- Redis and Celery -----------------------------------------------------
 # https://docs.celeryq.dev/en/stable/userguide/configuration.html

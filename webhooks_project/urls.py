@@ -9,12 +9,13 @@ from deliveries.api import (
     DeliveryViewSet,
     DomainViewSet,
     EventViewSet,
+    TokenViewSet,
     URLTestView,
+    UserViewSet,
     WebhookTestView,
     WebhookViewSet,
 )
 from deliveries.jobs_api import BulkJobViewSet
-from hooks.api import TokenViewSet, UserViewSet
 
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"

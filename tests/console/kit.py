@@ -68,6 +68,8 @@ def form_data(tenants, **overrides):
         "timeout": "",
         "max_attempts": "",
         "max_in_flight": "",
+        "call_methods": "",
+        "call_phase": "both",
     }
     data.update(overrides)
     return data

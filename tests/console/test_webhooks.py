@@ -78,6 +78,20 @@ def test_the_listener_password_is_never_shown_and_kept_when_left_empty(root, ten
     assert webhook.auth_password == ""
 
 
+def test_the_form_sets_call_hook_methods_and_phase(root, tenants):
+    data = form_data(tenants, event_types="", call_methods="webhook.*\nvm.start, ")
+    root.post(reverse("admin:hooks_webhook_add"), {**data, "call_phase": "post"})
+    webhook = Webhook.objects.get(name="new-hook")
+    assert (webhook.call_methods, webhook.call_phase) == (["webhook.*", "vm.start"], "post")
+    page = text(root.get(change_url(webhook)))
+    assert "Call hooks" in page and "webhook.* vm.start" in page
+
+    response = root.post(change_url(webhook), {**data, "call_methods": "vm start"})
+    assert "not a valid method pattern" in " ".join(
+        response.context["adminform"].form.errors["call_methods"]
+    )
+
+
 def test_the_webhook_page_shows_activity_and_recent_deliveries(root, hooks):
     made = deliveries(hooks["east"], succeeded=3, failed=1)
     DeliveryAttemptFactory(delivery=made[0], number=1, duration_ms=42, response_status=200)
