@@ -27,6 +27,7 @@ from deliveries.bulk import (
     selection_deliveries,
     selection_from_params,
 )
+from deliveries.callhooks.api import CallHookMixin
 from deliveries.models import BulkJob, BulkJobKind, Delivery
 from deliveries.serializers import BulkJobSerializer, RecoverSerializer
 from hooks.permissions import Actor, ActorMixin
@@ -175,7 +176,12 @@ class BulkActionsMixin:
     ),
 )
 class BulkJobViewSet(
-    ActorMixin, mixins.RetrieveModelMixin, mixins.ListModelMixin, viewsets.GenericViewSet
+    # Read-only: hooked like every routed viewset, nothing here is a call.
+    CallHookMixin,
+    ActorMixin,
+    mixins.RetrieveModelMixin,
+    mixins.ListModelMixin,
+    viewsets.GenericViewSet,
 ):
     serializer_class = BulkJobSerializer
     ordering_fields = ["created_at"]

@@ -357,4 +357,5 @@ def test_every_routed_write_operation_is_a_hooked_method():
         "webhook.rotateSecret", "webhook.resume", "webhook.test", "webhook.testUrl",
         "event.publish", "event.publishBatch",
         "delivery.delete", "delivery.bulkDelete", "delivery.redeliver", "delivery.recover",
+        "delivery.requeue",
     }  # fmt: skip
