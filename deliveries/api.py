@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -14,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.throttling import UserRateThrottle
 from rest_framework.views import APIView
 
+from core.api import StrictOrderingFilter
 from deliveries import teardown
 from deliveries.filters import DeliveryFilter, EventFilter
 from deliveries.http import SendResult
@@ -172,7 +174,9 @@ class DeliveryViewSet(
     viewsets.GenericViewSet,
 ):
     filterset_class = DeliveryFilter
-    search_fields = ["event__type", "last_error"]
+    # ?search= is DeliveryFilter's (bounded, with the payload URL): not
+    # DRF's SearchFilter, which would search the whole table.
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = [
         "created_at",
         "finished_at",

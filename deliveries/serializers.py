@@ -98,6 +98,7 @@ class AttemptSerializer(serializers.ModelSerializer):
             "response_truncated",
             "error_class",
             "error_message",
+            "worker",
         ]
 
     def get_response_body_base64(self, attempt: DeliveryAttempt) -> str:

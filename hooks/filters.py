@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from core.api import StrictOrderingFilter
 from hooks.health import Health
 from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
-from hooks.patterns import patterns_match
+from hooks.event_filters import filters_allow
 
 UNHEALTHY = "unhealthy"
 
@@ -32,7 +32,7 @@ class WebhookFilter(filters.FilterSet):
     domain = filters.UUIDFilter(field_name="domain_id")
     event_type = filters.CharFilter(
         method="filter_event_type",
-        help_text="Webhooks whose event type filter lets this event type through.",
+        help_text="Webhooks whose event type patterns and filter rules let this event type through.",
     )
     health = filters.ChoiceFilter(
         choices=[*Health.choices, (UNHEALTHY, "Unhealthy (anything but healthy)")],
@@ -54,8 +54,8 @@ class WebhookFilter(filters.FilterSet):
     ) -> QuerySet[Webhook]:
         # Patterns are matched in Python (the same code that routes events), so
         # the answer is exactly what delivery would do.
-        rows = queryset.values_list("id", "event_types")
-        wanted = [pk for pk, patterns in rows if patterns_match(patterns, value)]
+        rows = queryset.values_list("id", "event_types", "event_filters")
+        wanted = [pk for pk, patterns, rules in rows if filters_allow(patterns, rules, value)]
         return queryset.filter(pk__in=wanted)
 
 

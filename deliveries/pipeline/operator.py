@@ -47,7 +47,7 @@ def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt
     )
     if not claimed:
         raise DeliveryInFlight(f"Delivery {delivery.id} is being sent by a worker right now.")
-    delivery = Delivery.objects.select_related("event", "webhook").get(id=delivery.id)
+    delivery = Delivery.objects.select_related("event", "webhook__domain").get(id=delivery.id)
     started_at = timezone.now()
     request = delivery_request(delivery, timestamp=int(started_at.timestamp()))
     result = http.get_sender().send(request)
