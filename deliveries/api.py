@@ -40,12 +40,12 @@ from deliveries.serializers import (
     PublishedSerializer,
     RecoverSerializer,
     RedeliverResultSerializer,
+    TestDeliveryOverridesSerializer,
 )
 from hooks import api as hooks_api
 from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin
 from hooks.serializers import (
-    TestDeliverySerializer,
     TestResultSerializer,
     TestURLSerializer,
     WebhookSerializer,
@@ -213,7 +213,9 @@ class DeliveryViewSet(
     )
     @action(detail=False, methods=["delete"], url_path="bulk")
     def bulk_delete(self, request):
-        used = [name for name in DeliveryFilter.base_filters if request.query_params.get(name)]
+        # A keyword search is not enough to name what to delete.
+        named = [name for name in DeliveryFilter.base_filters if name != "search"]
+        used = [name for name in named if request.query_params.get(name)]
         if not used:
             raise ValidationError(
                 {"detail": ["Name at least one filter (webhook, status, created_after, …)."]}
@@ -322,19 +324,28 @@ class WebhookTestView(ActorMixin, APIView):
     """POST /webhooks/{id}/test/: send a sample (or given) event now; not recorded."""
 
     @extend_schema(
-        request=TestDeliverySerializer, responses=TestResultSerializer, operation_id="webhooks_test"
+        request=TestDeliveryOverridesSerializer,
+        responses=TestResultSerializer,
+        operation_id="webhooks_test",
+        description="Send a sample (or given) event to the webhook now, not recorded. "
+        "payload_url, secret and ssl_verification, when given, replace the webhook's for "
+        "this send only (CloudStack's executeWebhookDelivery); the URL is vetted as any.",
     )
     def post(self, request, pk):
         visible = self.actor.visible(account_field="account", domain_field="domain")
         webhook = Webhook.objects.filter(visible, pk=pk).first()
         if webhook is None:
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
-        serializer = TestDeliverySerializer(data=request.data)
+        serializer = TestDeliveryOverridesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        given = serializer.validated_data
         response = webhook_test_send(
             webhook=webhook,
-            event_type=serializer.validated_data["type"],
-            data=serializer.validated_data["data"],
+            event_type=given["type"],
+            data=given["data"],
+            payload_url=given.get("payload_url"),
+            secret=given.get("secret"),
+            ssl_verification=given.get("ssl_verification"),
         )
         return Response(test_result(response))
 

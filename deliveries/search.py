@@ -66,10 +66,7 @@ def worker_q(worker: str) -> Q:
         raise SearchError(
             f"A worker is host:pid or a host, at most {WORKER_MAX_LENGTH} characters."
         )
-    if ":" in worker:
-        by = Q(worker=worker)
-    else:
-        by = Q(worker__startswith=f"{worker}:")
+    by = Q(worker=worker) if ":" in worker else Q(worker__startswith=f"{worker}:")
     return Q(Exists(DeliveryAttempt.objects.filter(by, delivery=OuterRef("pk"))))
 
 

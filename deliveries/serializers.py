@@ -11,7 +11,12 @@ from deliveries.models import Delivery, DeliveryAttempt, Event
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
-from hooks.serializers import ScopedRelatedField
+from hooks.serializers import (
+    ScopedRelatedField,
+    TestDeliverySerializer,
+    validate_secret_value,
+    validate_url,
+)
 
 
 class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
@@ -171,3 +176,30 @@ class RecoverSerializer(serializers.Serializer):
 class RedeliverResultSerializer(serializers.Serializer):
     delivery = DeliverySerializer()
     attempt = AttemptSerializer()
+
+
+class TestDeliveryOverridesSerializer(TestDeliverySerializer):
+    """A test delivery to a saved webhook, optionally with CloudStack's
+    executeWebhookDelivery overrides: for this one send only, never stored."""
+
+    payload_url = serializers.CharField(
+        required=False,
+        max_length=2048,
+        trim_whitespace=False,
+        help_text="Send to this URL instead, for this send only.",
+    )
+    secret = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="Sign with this secret instead (empty: unsigned), for this send only.",
+    )
+    ssl_verification = serializers.BooleanField(
+        required=False, help_text="Verify TLS or not, for this send only."
+    )
+
+    def validate_payload_url(self, value: str) -> str:
+        return validate_url(value)
+
+    def validate_secret(self, value: str) -> str:
+        return validate_secret_value(value)

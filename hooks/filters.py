@@ -8,9 +8,9 @@ import django_filters as filters
 from django.db.models import QuerySet
 
 from core.api import StrictOrderingFilter
+from hooks.event_filters import filters_allow
 from hooks.health import Health
 from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
-from hooks.event_filters import filters_allow
 
 UNHEALTHY = "unhealthy"
 
@@ -32,7 +32,8 @@ class WebhookFilter(filters.FilterSet):
     domain = filters.UUIDFilter(field_name="domain_id")
     event_type = filters.CharFilter(
         method="filter_event_type",
-        help_text="Webhooks whose event type patterns and filter rules let this event type through.",
+        help_text="Webhooks whose event type patterns and filter rules let this event type "
+        "through.",
     )
     health = filters.ChoiceFilter(
         choices=[*Health.choices, (UNHEALTHY, "Unhealthy (anything but healthy)")],

@@ -50,8 +50,22 @@ def check_secret(secret: str) -> None:
         raise ValidationError(f"Secret must encode 24 to 64 bytes; it encodes {len(key)}.")
 
 
-def domain_create(*, name: str, parent: Domain | None) -> Domain:
-    domain = Domain(name=name, parent=parent)
+def domain_create(
+    *,
+    name: str,
+    parent: Domain | None,
+    delivery_timeout: float | None = None,
+    delivery_max_attempts: int | None = None,
+) -> Domain:
+    """A new domain; it inherits its parent's delivery settings (Domain.save)."""
+    if parent is not None:
+        parent.refresh_from_db()  # its inherited settings as they are now
+    domain = Domain(
+        name=name,
+        parent=parent,
+        delivery_timeout=delivery_timeout,
+        delivery_max_attempts=delivery_max_attempts,
+    )
     domain.full_clean(exclude=["path"])
     domain.save()
     return domain
@@ -115,6 +129,7 @@ def webhook_create(
     ssl_verification: bool = True,
     enabled: bool = True,
     event_types: list[str] | None = None,
+    event_filters: list[dict] | None = None,
     header_style: str = HeaderStyle.STANDARD,
     auth_username: str = "",
     auth_password: str = "",
@@ -151,6 +166,7 @@ def webhook_create(
         ssl_verification=ssl_verification,
         enabled=enabled,
         event_types=event_types or [],
+        event_filters=event_filters or [],
         header_style=header_style,
         auth_username=auth_username,
         auth_password=auth_password,
@@ -167,8 +183,8 @@ def webhook_create(
 UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
-        "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
-        "auth_password", "timeout", "max_attempts", "max_in_flight",
+        "secret", "enabled", "event_types", "event_filters", "headers", "header_style",
+        "auth_username", "auth_password", "timeout", "max_attempts", "max_in_flight",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
