@@ -7,6 +7,7 @@ from django import forms
 from django.core.exceptions import ValidationError
 
 from hooks.errors import ScopeError
+from hooks.event_filters import FilterMatch, FilterMode, filter_rule, validate_event_filters
 from hooks.models import Webhook
 from hooks.services import webhook_check_scope
 
@@ -27,6 +28,39 @@ class PatternsField(forms.CharField):
         return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
+class FilterRulesField(forms.CharField):
+    """Include/exclude rules as text, one per line: "<mode> <match> <value>",
+    e.g. "exclude suffix .DELETE" (hooks.event_filters)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(f"{r['mode']} {r['match']} {r['value']}" for r in value)
+        return value
+
+    # The cleaned value is the list of rules (without ids: the form adds them).
+    def to_python(self, value) -> list[dict]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        rules = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise ValidationError(
+                    f"Line {number}: write “mode match value”, e.g. “exclude suffix .DELETE”."
+                )
+            mode, match, rule_value = parts
+            if mode not in FilterMode.values or match not in FilterMatch.values:
+                raise ValidationError(
+                    f"Line {number}: mode is {' or '.join(FilterMode.values)}; "
+                    f"match is {', '.join(FilterMatch.values)}."
+                )
+            rules.append({"mode": mode, "match": match, "value": rule_value})
+        return rules
+
+
 class WebhookForm(forms.ModelForm):
     actor = None  # set per request by WebhookAdmin.get_form
 
@@ -34,6 +68,13 @@ class WebhookForm(forms.ModelForm):
         required=False,
         help_text="Event types, one per line: exact names or with '*' (VM.*). "
         "Empty: every event type.",
+    )
+    event_filters = FilterRulesField(
+        label="Filter rules",
+        required=False,
+        help_text="One per line: include|exclude exact|prefix|suffix|contains VALUE, e.g. "
+        "“exclude suffix .DELETE”. Exclude wins; with any include rule or event type above, "
+        "one must match.",
     )
     new_auth_password = forms.CharField(
         label="Listener password",
@@ -56,6 +97,7 @@ class WebhookForm(forms.ModelForm):
             "domain",
             "payload_url",
             "event_types",
+            "event_filters",
             "ssl_verification",
             "header_style",
             "headers",
@@ -101,6 +143,18 @@ class WebhookForm(forms.ModelForm):
         elif data.get("clear_auth_password"):
             self.instance.auth_password = ""
         return data
+
+    def clean_event_filters(self) -> list[dict]:
+        # A rule kept as it was keeps its id (the API names rules by id).
+        known = {
+            (r["mode"], r["match"], r["value"]): r["id"] for r in self.instance.event_filters or []
+        }
+        rules = [
+            filter_rule(**r, id=known.get((r["mode"], r["match"], r["value"])))
+            for r in self.cleaned_data.get("event_filters") or []
+        ]
+        validate_event_filters(rules)
+        return rules
 
     def clean_max_in_flight(self) -> int | None:
         # The API's rule, in its words (hooks.serializers): 1 to 1000, or
