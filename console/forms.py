@@ -4,12 +4,14 @@ model's validation, and the scope rule of hooks.services)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from hooks.destinations import DestinationError, check_payload_url
 from hooks.errors import ScopeError
 from hooks.event_filters import FilterMatch, FilterMode, filter_rule, validate_event_filters
 from hooks.models import Webhook
-from hooks.services import webhook_check_scope
+from hooks.services import check_secret, webhook_check_scope
 
 
 class PatternsField(forms.CharField):
@@ -167,3 +169,41 @@ class WebhookForm(forms.ModelForm):
     def written(self) -> dict:
         """The values a save writes, as the services take them."""
         return {name: getattr(self.instance, name) for name in self.WRITTEN}
+
+
+class TestOverridesForm(forms.Form):
+    """A test delivery's overrides, for this send only (CloudStack's
+    executeWebhookDelivery): empty fields keep the webhook's own."""
+
+    payload_url = forms.CharField(required=False, max_length=2048, strip=False)
+    secret = forms.CharField(required=False, max_length=256, strip=False)
+    unsigned = forms.BooleanField(required=False)
+    ssl_verification = forms.ChoiceField(
+        required=False, choices=[("", "as the webhook"), ("on", "verify"), ("off", "do not verify")]
+    )
+
+    def clean_payload_url(self) -> str | None:
+        url = self.cleaned_data.get("payload_url") or None
+        if url is not None:
+            try:
+                check_payload_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
+            except DestinationError as exc:
+                raise ValidationError(str(exc)) from None
+        return url
+
+    def clean_secret(self) -> str | None:
+        secret = self.cleaned_data.get("secret") or None
+        if secret is not None:
+            check_secret(secret)
+        return secret
+
+    def overrides(self) -> dict:
+        """The keyword arguments of webhook_test_send."""
+        data = self.cleaned_data
+        secret = "" if data.get("unsigned") else data.get("secret")
+        verify = {"on": True, "off": False}.get(data.get("ssl_verification") or "")
+        return {
+            "payload_url": data.get("payload_url"),
+            "secret": secret,
+            "ssl_verification": verify,
+        }
