@@ -6,11 +6,11 @@ from __future__ import annotations
 
 import pytest
 
-from hooks.models import Webhook
+from hooks.models import Role, Scope, Webhook
 from hooks.selectors import webhooks_for_event
-from tests.api_client import url_of
+from tests.api_client import client_for, url_of
 from tests.conftest import UNKNOWN_ID, WEBHOOKS
-from tests.factories import WebhookFactory
+from tests.factories import MembershipFactory, WebhookFactory
 
 pytestmark = [pytest.mark.django_db]
 
@@ -144,3 +144,16 @@ def test_the_event_type_filter_of_the_list_honours_the_rules(admin, tenants):
 
     assert str(hook.id) in ids("VM.START")
     assert str(hook.id) not in ids("VM.STOP")
+
+
+def test_a_domain_admin_cannot_change_the_rules_of_a_global_webhook_they_see(tenants):
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.DOMAIN_ADMIN)
+    east_admin = client_for(membership.user)
+    rooted = WebhookFactory(account=tenants["east_acct"], scope=Scope.GLOBAL)
+    body = {"mode": "exclude", "match": "exact", "value": "VM.CREATE"}
+
+    assert east_admin.get(f"{url_of(rooted)}filters/").status_code == 200  # seen
+    response = east_admin.post(f"{url_of(rooted)}filters/", body, format="json")
+
+    assert response.status_code == 403
+    assert Webhook.objects.get(pk=rooted.pk).event_filters == []
