@@ -50,6 +50,7 @@ def check_secret(secret: str) -> None:
         raise ValidationError(f"Secret must encode 24 to 64 bytes; it encodes {len(key)}.")
 
 
+@transaction.atomic
 def domain_create(
     *,
     name: str,
@@ -57,9 +58,11 @@ def domain_create(
     delivery_timeout: float | None = None,
     delivery_max_attempts: int | None = None,
 ) -> Domain:
-    """A new domain; it inherits its parent's delivery settings (Domain.save)."""
+    """A new domain; it inherits its parent's delivery settings (Domain.save),
+    read under a lock: a change to an ancestor's settings being passed down
+    right now (hooks.domain_settings locks the subtree) finishes first."""
     if parent is not None:
-        parent.refresh_from_db()  # its inherited settings as they are now
+        parent = Domain.objects.select_for_update().get(pk=parent.pk)
     domain = Domain(
         name=name,
         parent=parent,
