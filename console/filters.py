@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib import admin
+from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.utils import timezone
 
+from deliveries.search import SearchError, within_window, worker_q
 from deliveries.selectors import HEALTH_WINDOW, Health, webhooks_in_health
 from hooks.filters import UNHEALTHY
 from hooks.health import Health as State
@@ -57,6 +58,25 @@ class EventTypeFilter(InputFilter):
 
 class DeliveryEventTypeFilter(EventTypeFilter):
     field = "event__type"
+
+
+class WorkerFilter(InputFilter):
+    """Deliveries with an attempt by a worker (host:pid, or a host), within
+    the search window (deliveries/search.py), as the API's ?worker=."""
+
+    title = "worker (host:pid or host)"
+    parameter_name = "worker"
+
+    def queryset(self, request, queryset):
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        try:
+            by_worker = queryset.filter(worker_q(value))
+        except SearchError as exc:
+            messages.warning(request, str(exc))
+            return queryset.none()
+        return within_window(by_worker, bounded=False, now=timezone.now())
 
 
 class ChoicesFromQuerysetFilter(admin.SimpleListFilter):

@@ -4,11 +4,14 @@ model's validation, and the scope rule of hooks.services)."""
 from __future__ import annotations
 
 from django import forms
+from django.conf import settings
 from django.core.exceptions import ValidationError
 
+from hooks.destinations import DestinationError, check_payload_url
 from hooks.errors import ScopeError
+from hooks.event_filters import FilterMatch, FilterMode, filter_rule, validate_event_filters
 from hooks.models import Webhook
-from hooks.services import webhook_check_scope
+from hooks.services import check_secret, webhook_check_scope
 
 
 class PatternsField(forms.CharField):
@@ -27,6 +30,39 @@ class PatternsField(forms.CharField):
         return [part.strip() for part in text.replace(",", "\n").splitlines() if part.strip()]
 
 
+class FilterRulesField(forms.CharField):
+    """Include/exclude rules as text, one per line: "<mode> <match> <value>",
+    e.g. "exclude suffix .DELETE" (hooks.event_filters)."""
+
+    widget = forms.Textarea(attrs={"rows": 3, "cols": 40})
+
+    def prepare_value(self, value):
+        if isinstance(value, list):
+            return "\n".join(f"{r['mode']} {r['match']} {r['value']}" for r in value)
+        return value
+
+    # The cleaned value is the list of rules (without ids: the form adds them).
+    def to_python(self, value) -> list[dict]:  # type: ignore[override]
+        text = super().to_python(value) or ""
+        rules = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            parts = line.split()
+            if len(parts) != 3:
+                raise ValidationError(
+                    f"Line {number}: write “mode match value”, e.g. “exclude suffix .DELETE”."
+                )
+            mode, match, rule_value = parts
+            if mode not in FilterMode.values or match not in FilterMatch.values:
+                raise ValidationError(
+                    f"Line {number}: mode is {' or '.join(FilterMode.values)}; "
+                    f"match is {', '.join(FilterMatch.values)}."
+                )
+            rules.append({"mode": mode, "match": match, "value": rule_value})
+        return rules
+
+
 class WebhookForm(forms.ModelForm):
     actor = None  # set per request by WebhookAdmin.get_form
 
@@ -41,6 +77,13 @@ class WebhookForm(forms.ModelForm):
         help_text="API methods whose calls this webhook is told about (call.pre / call.post "
         "events), one per line: exact names or with '*' (webhook.*, event.publish). Empty: "
         "none. With methods here and no event types, it gets no other events.",
+    )
+    event_filters = FilterRulesField(
+        label="Filter rules",
+        required=False,
+        help_text="One per line: include|exclude exact|prefix|suffix|contains VALUE, e.g. "
+        "“exclude suffix .DELETE”. Exclude wins; with any include rule or event type above, "
+        "one must match.",
     )
     new_auth_password = forms.CharField(
         label="Listener password",
@@ -63,6 +106,7 @@ class WebhookForm(forms.ModelForm):
             "domain",
             "payload_url",
             "event_types",
+            "event_filters",
             "ssl_verification",
             "header_style",
             "payload_format",
@@ -112,6 +156,18 @@ class WebhookForm(forms.ModelForm):
             self.instance.auth_password = ""
         return data
 
+    def clean_event_filters(self) -> list[dict]:
+        # A rule kept as it was keeps its id (the API names rules by id).
+        known = {
+            (r["mode"], r["match"], r["value"]): r["id"] for r in self.instance.event_filters or []
+        }
+        rules = [
+            filter_rule(**r, id=known.get((r["mode"], r["match"], r["value"])))
+            for r in self.cleaned_data.get("event_filters") or []
+        ]
+        validate_event_filters(rules)
+        return rules
+
     def clean_max_in_flight(self) -> int | None:
         # The API's rule, in its words (hooks.serializers): 1 to 1000, or
         # empty for WEBHOOK_MAX_IN_FLIGHT.
@@ -123,3 +179,41 @@ class WebhookForm(forms.ModelForm):
     def written(self) -> dict:
         """The values a save writes, as the services take them."""
         return {name: getattr(self.instance, name) for name in self.WRITTEN}
+
+
+class TestOverridesForm(forms.Form):
+    """A test delivery's overrides, for this send only (CloudStack's
+    executeWebhookDelivery): empty fields keep the webhook's own."""
+
+    payload_url = forms.CharField(required=False, max_length=2048, strip=False)
+    secret = forms.CharField(required=False, max_length=256, strip=False)
+    unsigned = forms.BooleanField(required=False)
+    ssl_verification = forms.ChoiceField(
+        required=False, choices=[("", "as the webhook"), ("on", "verify"), ("off", "do not verify")]
+    )
+
+    def clean_payload_url(self) -> str | None:
+        url = self.cleaned_data.get("payload_url") or None
+        if url is not None:
+            try:
+                check_payload_url(url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
+            except DestinationError as exc:
+                raise ValidationError(str(exc)) from None
+        return url
+
+    def clean_secret(self) -> str | None:
+        secret = self.cleaned_data.get("secret") or None
+        if secret is not None:
+            check_secret(secret)
+        return secret
+
+    def overrides(self) -> dict:
+        """The keyword arguments of webhook_test_send."""
+        data = self.cleaned_data
+        secret = "" if data.get("unsigned") else data.get("secret")
+        verify = {"on": True, "off": False}.get(data.get("ssl_verification") or "")
+        return {
+            "payload_url": data.get("payload_url"),
+            "secret": secret,
+            "ssl_verification": verify,
+        }

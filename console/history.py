@@ -24,14 +24,16 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
+from django.utils import timezone
 
 from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
-from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter
+from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter, WorkerFilter
 from console.jobs import job_or_none
 from deliveries.formats import body_build
 from deliveries.models import BulkJobKind, Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, delivery_redeliver
 from deliveries.removal import deliveries_delete
+from deliveries.search import SearchError, deliveries_matching, within_window
 from hooks.models import Scope
 from hooks.permissions import request_actor
 
@@ -85,16 +87,20 @@ class HistoryAdmin(TenantAdmin):
         try:
             wanted = uuid.UUID(term)
         except ValueError:
-            self.message_user(
-                request,
-                f"Search takes an event id (a UUID); “{term[:80]}” is not one.",
-                messages.WARNING,
-            )
-            return queryset.none(), False
+            return self.search_words(request, queryset, term), False
         return queryset.filter(self.search_q(wanted)), False
 
     def search_q(self, wanted: uuid.UUID):
         raise NotImplementedError
+
+    def search_words(self, request, queryset, term: str):
+        """What a search that is not an id finds: here, nothing."""
+        self.message_user(
+            request,
+            f"Search takes an event id (a UUID); “{term[:80]}” is not one.",
+            messages.WARNING,
+        )
+        return queryset.none()
 
 
 @admin.register(Event)
@@ -180,10 +186,14 @@ class DeliveryAdmin(HistoryAdmin):
         "status",
         WebhookFilter,
         DeliveryEventTypeFilter,
+        WorkerFilter,
         ("created_at", admin.DateFieldListFilter),
     ]
     search_fields = ["event__id"]
-    search_help_text = "An event id or a delivery id."
+    search_help_text = (
+        "An event id or a delivery id; or words found in the event type, the last error or "
+        "the payload URL (deliveries of the last API_DELIVERY_SEARCH_DAYS days)."
+    )
     ordering = ["-created_at"]
     sortable_by = ["created_at"]
     actions = ["redeliver", "delete_selected", "delete_in_background"]
@@ -206,6 +216,15 @@ class DeliveryAdmin(HistoryAdmin):
 
     def search_q(self, wanted):
         return Q(event_id=wanted) | Q(pk=wanted)
+
+    def search_words(self, request, queryset, term: str):
+        """Not an id: the API's keyword search, over the same bounded window."""
+        try:
+            matching = deliveries_matching(queryset, term)
+        except SearchError as exc:
+            self.message_user(request, str(exc), messages.WARNING)
+            return queryset.none()
+        return within_window(matching, bounded=False, now=timezone.now())
 
     @admin.display(description="status", ordering="status")
     def status_column(self, delivery: Delivery) -> str:
@@ -380,6 +399,7 @@ class DeliveryAttemptAdmin(HistoryAdmin):
         "duration_ms",
         "response_status",
         "error_class",
+        "worker",
     ]
     ordering = ["-started_at"]
     sortable_by = ["started_at"]

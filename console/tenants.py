@@ -11,6 +11,7 @@ from django.utils.html import format_html
 
 from console.base import TenantAdmin
 from deliveries import teardown
+from hooks.domain_settings import SETTINGS, domain_effective, domains_resolve
 from hooks.models import Account, Domain, Membership, Webhook
 from hooks.permissions import request_actor
 
@@ -33,9 +34,9 @@ class RootOnlyAdmin(TenantAdmin):
 class DomainAdmin(TenantAdmin):
     """The domain tree, drawn by indenting each domain under its parent."""
 
-    list_display = ["tree", "account_count", "created_at"]
+    list_display = ["tree", "account_count", "delivery_settings", "created_at"]
     search_fields = ["name"]
-    readonly_fields = ["path", "created_at"]
+    readonly_fields = ["path", "effective_delivery", "created_at"]
 
     def get_readonly_fields(self, request, obj=None):
         # A domain's path is set once, from its parent: moving a domain would
@@ -48,7 +49,10 @@ class DomainAdmin(TenantAdmin):
 
     def get_queryset(self, request) -> QuerySet[Domain]:
         return (
-            request_actor(request).domains().select_related("parent").annotate(n=Count("accounts"))
+            request_actor(request)
+            .domains()
+            .select_related("parent", "inherited_timeout_from", "inherited_max_attempts_from")
+            .annotate(n=Count("accounts"))
         )
 
     @admin.display(description="domain")
@@ -60,6 +64,32 @@ class DomainAdmin(TenantAdmin):
             "└ " if depth else "",
             domain.name,
         )
+
+    @admin.display(description="webhook delivery")
+    def delivery_settings(self, domain: Domain) -> str:
+        timeout, attempts = (domain_effective(domain, n) for n in SETTINGS)
+        return (
+            f"{timeout.value:g} s ({timeout.label}) · {attempts.value} attempts ({attempts.label})"
+        )
+
+    @admin.display(description="effective for its webhooks")
+    def effective_delivery(self, domain: Domain) -> str:
+        if not domain.pk:
+            return "Empty fields inherit the parent domain's settings, else the defaults."
+        timeout, attempts = (domain_effective(domain, n) for n in SETTINGS)
+        return format_html(
+            "timeout {} s, {}; {} attempts, {}",
+            f"{timeout.value:g}",
+            timeout.label,
+            attempts.value,
+            attempts.label,
+        )
+
+    def save_model(self, request, obj: Domain, form, change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if change and {"delivery_timeout", "delivery_max_attempts"} & set(form.changed_data):
+            # Down the subtree now: the next attempt of any webhook below uses it.
+            domains_resolve(top=obj)
 
     @admin.display(description="accounts")
     def account_count(self, domain: WithAnnotations[Domain, _AccountCount]) -> int:

@@ -27,6 +27,7 @@ from django.utils import timezone
 from django.utils.html import format_html
 
 from console.base import uuid_or_404
+from console.forms import TestOverridesForm
 from deliveries.bulk import bulk_apply, bulk_job_start, recover_selection, selection_deliveries
 from deliveries.models import BulkJobKind
 from deliveries.pipeline.health import webhook_resume
@@ -116,7 +117,14 @@ class WebhookTools(_Admin):
         if request.method != "POST":
             return HttpResponseNotAllowed(["POST"])
         webhook = self._webhook_to_act_on(request, object_id)
-        self._report_test(request, webhook)
+        overrides = TestOverridesForm(request.POST)
+        if overrides.is_valid():
+            self._report_test(request, webhook, **overrides.overrides())
+        else:
+            problems = "; ".join(
+                f"{k}: {' '.join(map(str, v))}" for k, v in overrides.errors.items()
+            )
+            self.message_user(request, f"Test not sent: {problems}", messages.ERROR)
         return HttpResponseRedirect(
             reverse(
                 "admin:hooks_webhook_change", args=[webhook.pk], current_app=self.admin_site.name
@@ -169,19 +177,20 @@ class WebhookTools(_Admin):
             )
         return resumed
 
-    def _report_test(self, request, webhook: Webhook) -> None:
-        response = webhook_test_send(webhook=webhook)
+    def _report_test(self, request, webhook: Webhook, **overrides) -> None:
+        response = webhook_test_send(webhook=webhook, **overrides)
+        where = f" at {overrides['payload_url']}" if overrides.get("payload_url") else ""
         if response.ok:
             self.message_user(
                 request,
-                f"Test delivery to “{webhook.name}”: HTTP {response.status_code} "
+                f"Test delivery to “{webhook.name}”{where}: HTTP {response.status_code} "
                 f"in {response.duration_ms} ms.",
                 messages.SUCCESS,
             )
         else:
             self.message_user(
                 request,
-                f"Test delivery to “{webhook.name}” failed: {response.summary} "
+                f"Test delivery to “{webhook.name}”{where} failed: {response.summary} "
                 f"after {response.duration_ms} ms.",
                 messages.ERROR,
             )

@@ -43,6 +43,7 @@ from deliveries.selectors import (
     webhook_health,
     webhooks_with_last_outcome,
 )
+from hooks.domain_settings import webhook_effective
 from hooks.models import Webhook, WebhookQuerySet
 from hooks.permissions import request_actor
 
@@ -97,13 +98,17 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
         "secret_status",
         "created_at",
         "updated_at",
+        "effective_delivery",
         *HEALTH_FIELDS,
     ]
     fieldsets = [
         (None, {"fields": ["name", "description", "enabled"]}),
         ("Endpoint health", {"fields": list(HEALTH_FIELDS)}),
         ("Owner and scope", {"fields": ["scope", "account", "domain"]}),
-        ("Destination", {"fields": ["payload_url", "event_types", "ssl_verification"]}),
+        (
+            "Destination",
+            {"fields": ["payload_url", "event_types", "event_filters", "ssl_verification"]},
+        ),
         (
             "Request",
             {
@@ -118,7 +123,10 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
                 ]
             },
         ),
-        ("Delivery", {"fields": ["timeout", "max_attempts", "max_in_flight"]}),
+        (
+            "Delivery",
+            {"fields": ["timeout", "max_attempts", "max_in_flight", "effective_delivery"]},
+        ),
         ("Call hooks", {"fields": ["call_methods", "call_phase"]}),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
@@ -198,6 +206,23 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
         when = webhook.h_last_at
         ago = f"{timesince(when)} ago" if when else ""
         return format_html("{} {}", status_badge(webhook.h_last_status), ago)
+
+    @admin.display(description="effective (what the workers use)")
+    def effective_delivery(self, webhook: Webhook) -> str:
+        if not webhook.pk:
+            return (
+                "Empty fields take the domain's setting (or a parent domain's), else the default."
+            )
+        timeout = webhook_effective(webhook, "timeout")
+        attempts = webhook_effective(webhook, "max_attempts")
+        return format_html(
+            '<span class="effective-timeout">timeout {} s, {}</span>; '
+            '<span class="effective-attempts">{} attempts, {}</span>',
+            f"{timeout.value:g}",
+            timeout.label,
+            attempts.value,
+            attempts.label,
+        )
 
     @admin.display(description="signing secret")
     def secret_status(self, webhook: Webhook) -> str:

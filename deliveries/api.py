@@ -6,6 +6,7 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import Prefetch
 from django.utils import timezone
+from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, status, viewsets
 from rest_framework.decorators import action
@@ -13,6 +14,7 @@ from rest_framework.exceptions import PermissionDenied
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from core.api import StrictOrderingFilter
 from deliveries import teardown
 from deliveries.callhooks.api import CallHookMixin
 from deliveries.filters import DeliveryFilter, EventFilter
@@ -37,12 +39,12 @@ from deliveries.serializers import (
     EventSerializer,
     PublishedSerializer,
     RedeliverResultSerializer,
+    TestDeliveryOverridesSerializer,
 )
 from hooks import api as hooks_api
 from hooks.models import Role, Webhook
 from hooks.permissions import ActorMixin
 from hooks.serializers import (
-    TestDeliverySerializer,
     TestResultSerializer,
     TestURLSerializer,
     WebhookSerializer,
@@ -193,7 +195,9 @@ class DeliveryViewSet(
     viewsets.GenericViewSet,
 ):
     filterset_class = DeliveryFilter
-    search_fields = ["event__type", "last_error"]
+    # ?search= is DeliveryFilter's (bounded, with the payload URL): not
+    # DRF's SearchFilter, which would search the whole table.
+    filter_backends = [DjangoFilterBackend, StrictOrderingFilter]
     ordering_fields = [
         "created_at",
         "finished_at",
@@ -303,19 +307,28 @@ class WebhookTestView(CallHookMixin, ActorMixin, APIView):
     call_hook_method = "webhook.test"
 
     @extend_schema(
-        request=TestDeliverySerializer, responses=TestResultSerializer, operation_id="webhooks_test"
+        request=TestDeliveryOverridesSerializer,
+        responses=TestResultSerializer,
+        operation_id="webhooks_test",
+        description="Send a sample (or given) event to the webhook now, not recorded. "
+        "payload_url, secret and ssl_verification, when given, replace the webhook's for "
+        "this send only (CloudStack's executeWebhookDelivery); the URL is vetted as any.",
     )
     def post(self, request, pk):
         visible = self.actor.visible(account_field="account", domain_field="domain")
         webhook = Webhook.objects.filter(visible, pk=pk).first()
         if webhook is None:
             return Response({"detail": "Not found."}, status=status.HTTP_404_NOT_FOUND)
-        serializer = TestDeliverySerializer(data=request.data)
+        serializer = TestDeliveryOverridesSerializer(data=request.data)
         serializer.is_valid(raise_exception=True)
+        given = serializer.validated_data
         response = webhook_test_send(
             webhook=webhook,
-            event_type=serializer.validated_data["type"],
-            data=serializer.validated_data["data"],
+            event_type=given["type"],
+            data=given["data"],
+            payload_url=given.get("payload_url"),
+            secret=given.get("secret"),
+            ssl_verification=given.get("ssl_verification"),
         )
         return Response(test_result(response))
 

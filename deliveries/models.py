@@ -195,9 +195,20 @@ class DeliveryAttempt(models.Model):
     response_truncated = models.BooleanField(default=False)
     error_class = models.CharField(max_length=64, blank=True)
     error_message = models.TextField(blank=True)
+    worker = models.CharField(
+        max_length=255,
+        blank=True,
+        default="",
+        help_text="The process that sent it, host:pid (CloudStack's management server); "
+        "empty when no worker reported (a claim that expired).",
+    )
 
     class Meta:
         ordering = ["number"]
+        # No index on worker: one more index written per attempt is hot-path
+        # cost. The deliveries list's ?worker= filter probes each recent
+        # delivery's attempts through attempt_by_delivery, within the
+        # bounded window of deliveries/search.py.
         indexes = [models.Index(fields=["delivery", "number"], name="attempt_by_delivery")]
 
     def __str__(self) -> str:

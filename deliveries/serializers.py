@@ -13,7 +13,12 @@ from hooks.callmatch import CALL_EVENT_PREFIX
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
-from hooks.serializers import ScopedRelatedField
+from hooks.serializers import (
+    ScopedRelatedField,
+    TestDeliverySerializer,
+    validate_secret_value,
+    validate_url,
+)
 
 
 class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
@@ -133,6 +138,7 @@ class AttemptSerializer(serializers.ModelSerializer):
             "response_truncated",
             "error_class",
             "error_message",
+            "worker",
         ]
 
     def get_response_body_base64(self, attempt: DeliveryAttempt) -> str:
@@ -230,3 +236,30 @@ class BulkJobSerializer(serializers.ModelSerializer):
             "finished_at",
         ]
         read_only_fields = fields
+
+
+class TestDeliveryOverridesSerializer(TestDeliverySerializer):
+    """A test delivery to a saved webhook, optionally with CloudStack's
+    executeWebhookDelivery overrides: for this one send only, never stored."""
+
+    payload_url = serializers.CharField(
+        required=False,
+        max_length=2048,
+        trim_whitespace=False,
+        help_text="Send to this URL instead, for this send only.",
+    )
+    secret = serializers.CharField(
+        required=False,
+        allow_blank=True,
+        max_length=256,
+        help_text="Sign with this secret instead (empty: unsigned), for this send only.",
+    )
+    ssl_verification = serializers.BooleanField(
+        required=False, help_text="Verify TLS or not, for this send only."
+    )
+
+    def validate_payload_url(self, value: str) -> str:
+        return validate_url(value)
+
+    def validate_secret(self, value: str) -> str:
+        return validate_secret_value(value)

@@ -15,6 +15,7 @@ from rest_framework.exceptions import PermissionDenied, ValidationError
 from rest_framework.filters import SearchFilter
 from rest_framework.response import Response
 
+from hooks.domain_settings import EFFECTIVE_RELATED, domains_resolve
 from hooks.filters import AccountFilter, DomainFilter, WebhookFilter, WebhookOrderingFilter
 from hooks.models import Membership, Role, Webhook
 from hooks.permissions import ActorMixin, IsTenantAdmin
@@ -61,7 +62,7 @@ class WebhookViewSet(ActorMixin, viewsets.ModelViewSet):
         visible = self.actor.visible(account_field="account", domain_field="domain")
         return (
             Webhook.objects.filter(visible)
-            .select_related("account", "domain")
+            .select_related("account", *EFFECTIVE_RELATED)
             .with_health_rank()  # for ?ordering=health; a CASE over the row's own columns
         )
 
@@ -133,7 +134,9 @@ class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
     http_method_names = ["get", "post", "patch", "delete", "head", "options"]
 
     def get_queryset(self):
-        return self.actor.domains().select_related("parent")
+        return self.actor.domains().select_related(
+            "parent", "inherited_timeout_from", "inherited_max_attempts_from"
+        )
 
     def perform_create(self, serializer):
         try:
@@ -148,7 +151,12 @@ class DomainViewSet(ActorMixin, viewsets.ModelViewSet):
             raise ValidationError({"parent": ["Domains cannot be moved."]})
         try:
             with transaction.atomic():
-                serializer.save()
+                domain = serializer.save()
+                if {"delivery_timeout", "delivery_max_attempts"} & set(serializer.validated_data):
+                    # Passed down the subtree now: the next attempt claimed
+                    # by any webhook below uses it (hooks.domain_settings).
+                    domains_resolve(top=domain)
+                    serializer.instance = self.get_queryset().get(pk=domain.pk)
         except IntegrityError:
             raise ValidationError({"name": ["A sibling domain has this name."]}) from None
 

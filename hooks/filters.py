@@ -8,9 +8,9 @@ import django_filters as filters
 from django.db.models import QuerySet
 
 from core.api import StrictOrderingFilter
+from hooks.event_filters import filters_allow
 from hooks.health import Health
 from hooks.models import Account, Domain, Scope, Webhook, WebhookQuerySet
-from hooks.patterns import patterns_match
 from hooks.permissions import request_actor
 from hooks.roots import find_root_admin_account
 from hooks.selectors import event_domain, in_scope
@@ -37,7 +37,8 @@ class WebhookFilter(filters.FilterSet):
         method="filter_event_type",
         help_text="Webhooks that would receive an event of this type published by you "
         "without naming an account (POST /events/ then uses yours): enabled, with a "
-        "scope that takes your account's events and an event type filter that lets it through.",
+        "scope that takes your account's events and event type patterns and filter rules "
+        "that let it through.",
     )
     health = filters.ChoiceFilter(
         choices=[*Health.choices, (UNHEALTHY, "Unhealthy (anything but healthy)")],
@@ -59,15 +60,17 @@ class WebhookFilter(filters.FilterSet):
     ) -> QuerySet[Webhook]:
         # What publishing would do (hooks.selectors.webhooks_for_event): the
         # caller's default account, enabled webhooks whose scope takes its
-        # events, patterns matched in Python by the same code.
+        # events, patterns and filter rules matched in Python by the same code.
         actor = request_actor(self.request)
         account = actor.account if actor.account or not actor.is_root else find_root_admin_account()
         reach = in_scope(
             account_id=account.pk if account else None,
             domain=event_domain(account=account, domain=None),
         )
-        rows = queryset.filter(reach, enabled=True).values_list("id", "event_types")
-        wanted = [pk for pk, patterns in rows if patterns_match(patterns, value)]
+        rows = queryset.filter(reach, enabled=True).values_list(
+            "id", "event_types", "event_filters"
+        )
+        wanted = [pk for pk, patterns, rules in rows if filters_allow(patterns, rules, value)]
         return queryset.filter(pk__in=wanted)
 
 

@@ -21,10 +21,11 @@ from django.db.models import Q
 from core.ids import uuid7
 from hooks.callmatch import CallPhase, validate_call_methods
 from hooks.destinations import DestinationError, check_payload_url
+from hooks.event_filters import filters_allow
+from hooks.event_filters import validate_event_filters as validate_event_filters
 from hooks.health import HEALTH_ORDER, Circuit, Health, health_q
 
 # The migrations name the validators as hooks.models.*: re-exported.
-from hooks.patterns import patterns_match
 from hooks.patterns import validate_custom_headers as validate_custom_headers
 from hooks.patterns import validate_event_patterns as validate_event_patterns
 
@@ -44,6 +45,37 @@ class Domain(models.Model):
     # Lets "this domain and its subdomains" be one indexed prefix query, and
     # "this domain's ancestors" be read without a query.
     path = models.CharField(max_length=2048, editable=False, db_index=True)
+    # CloudStack's domain-level configuration (webhook.delivery.timeout,
+    # webhook.delivery.retries): for the webhooks of this domain and of its
+    # subdomains, unless a subdomain or the webhook sets its own.
+    delivery_timeout = models.FloatField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(0.5), MaxValueValidator(600)],
+        help_text="Seconds for a whole attempt, for webhooks here and below; "
+        "empty: the parent domain's, else WEBHOOK_TIMEOUT.",
+    )
+    delivery_max_attempts = models.PositiveSmallIntegerField(
+        null=True,
+        blank=True,
+        validators=[MinValueValidator(1), MaxValueValidator(50)],
+        help_text="Attempts in all, for webhooks here and below; "
+        "empty: the parent domain's, else WEBHOOK_MAX_ATTEMPTS.",
+    )
+    # The nearest setting at or above this domain, and the domain it is set
+    # on (null: none is, the platform default applies). Denormalised so a
+    # worker reads a webhook's effective values from the webhook's own
+    # domain row, joined in the claim's webhook lookup: no query for the
+    # ancestors, ever. Written by hooks.domain_settings when a domain's
+    # setting changes (for its whole subtree), and here on creation.
+    inherited_timeout = models.FloatField(null=True, blank=True, editable=False)
+    inherited_timeout_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
+    inherited_max_attempts = models.PositiveSmallIntegerField(null=True, blank=True, editable=False)
+    inherited_max_attempts_from = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="+", editable=False
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -58,7 +90,23 @@ class Domain(models.Model):
         if not self.path:
             prefix = self.parent.path if self.parent is not None else "/"
             self.path = f"{prefix}{self.id.hex}/"
+            self.inherit_delivery_settings(self.parent)
         super().save(*args, **kwargs)
+
+    def inherit_delivery_settings(self, parent: Domain | None) -> None:
+        """Set the inherited_* fields from its own settings, else its parent's
+        inherited ones (a new domain has no subdomains to pass them on to)."""
+        for name in ("timeout", "max_attempts"):
+            own = getattr(self, f"delivery_{name}")
+            if own is not None:
+                value, source = own, self.id
+            elif parent is not None:
+                value = getattr(parent, f"inherited_{name}")
+                source = getattr(parent, f"inherited_{name}_from_id")
+            else:
+                value = source = None
+            setattr(self, f"inherited_{name}", value)
+            setattr(self, f"inherited_{name}_from_id", source)
 
     @property
     def ancestor_ids(self) -> list[uuid.UUID]:
@@ -192,6 +240,13 @@ class Webhook(models.Model):
         validators=[validate_event_patterns],
         help_text="Event type patterns, exact or with '*' (VM.*). Empty: every event type.",
     )
+    event_filters = models.JSONField(
+        default=list,
+        blank=True,
+        validators=[validate_event_filters],
+        help_text="Include and exclude rules (hooks.event_filters): exclude wins; with any "
+        "include rule or pattern, one must match.",
+    )
     header_style = models.CharField(
         max_length=16, choices=HeaderStyle.choices, default=HeaderStyle.STANDARD
     )
@@ -226,13 +281,14 @@ class Webhook(models.Model):
         null=True,
         blank=True,
         validators=[MinValueValidator(0.5), MaxValueValidator(600)],
-        help_text="Seconds for a whole attempt; empty: WEBHOOK_TIMEOUT.",
+        help_text="Seconds for a whole attempt; empty: the domain's, else WEBHOOK_TIMEOUT.",
     )
     max_attempts = models.PositiveSmallIntegerField(
         null=True,
         blank=True,
         validators=[MinValueValidator(1), MaxValueValidator(50)],
-        help_text="Attempts in all before giving up; empty: WEBHOOK_MAX_ATTEMPTS.",
+        help_text="Attempts in all before giving up; empty: the domain's, else "
+        "WEBHOOK_MAX_ATTEMPTS.",
     )
     max_in_flight = models.PositiveSmallIntegerField(
         null=True,
@@ -284,8 +340,9 @@ class Webhook(models.Model):
             raise ValidationError({"payload_url": str(exc)}) from None
 
     def wants(self, event_type: str) -> bool:
-        """Whether this webhook's event type filter lets `event_type` through."""
-        return patterns_match(self.event_types, event_type)
+        """Whether this webhook's event type patterns and filter rules let
+        `event_type` through (hooks.event_filters.filters_allow)."""
+        return filters_allow(self.event_types, self.event_filters, event_type)
 
     def signing_secrets(self, *, now: dt.datetime) -> list[str]:
         """The secrets requests are signed with now: the current one, and the
@@ -299,14 +356,29 @@ class Webhook(models.Model):
             secrets.append(self.previous_secret)
         return secrets
 
+    # The webhook's own value, else its domain's (set there or inherited from
+    # above: Domain.inherited_*), else the platform's. The workers load the
+    # domain row with the webhook (deliveries/pipeline/claim.py), so this
+    # costs no query there; hooks.domain_settings says where a value came from.
+    def _domain_value(self, name: str) -> Any:
+        if self.domain_id is None:
+            return None
+        return getattr(self.domain, f"inherited_{name}")
+
     @property
     def effective_timeout(self) -> float:
-        timeout = self.timeout if self.timeout is not None else settings.WEBHOOK_TIMEOUT
+        timeout = self.timeout
+        if timeout is None:
+            timeout = self._domain_value("timeout")
+        if timeout is None:
+            timeout = settings.WEBHOOK_TIMEOUT
         return min(timeout, settings.WEBHOOK_TIMEOUT_MAX)
 
     @property
     def effective_max_attempts(self) -> int:
-        return self.max_attempts or settings.WEBHOOK_MAX_ATTEMPTS
+        return (
+            self.max_attempts or self._domain_value("max_attempts") or settings.WEBHOOK_MAX_ATTEMPTS
+        )
 
     @property
     def effective_max_in_flight(self) -> int:

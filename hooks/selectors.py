@@ -20,8 +20,10 @@ def webhooks_for_event(
     - global: every event;
     - domain: events whose domain is the webhook's domain or below it;
     - local: events of the webhook's own account.
-    Then each webhook's event type filter. Read fresh from the database every
-    time: a change to a webhook applies to the very next event.
+    Then each webhook's event type patterns and include/exclude rules
+    (Webhook.wants). The rules are a column of the webhook row, so the one
+    query here is all matching costs, however many rules. Read fresh from the
+    database every time: a change to a webhook applies to the very next event.
     """
     candidates = Webhook.objects.enabled().filter(in_scope(account_id=account_id, domain=domain))
     return [webhook for webhook in candidates if webhook.wants(event_type)]

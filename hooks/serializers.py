@@ -3,6 +3,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError as DjangoValidationError
+from drf_spectacular.utils import extend_schema_field
 from knox.models import AuthToken
 from rest_framework import serializers
 
@@ -24,6 +25,14 @@ from hooks.patterns import (
 )
 from hooks.permissions import request_actor
 from hooks.services import check_secret
+from hooks.setting_serializers import (
+    EffectiveDeliverySerializer,
+    FilterRulesField,
+    domain_effective_delivery,
+    validate_delivery_max_attempts,
+    validate_delivery_timeout,
+    webhook_effective_delivery,
+)
 
 
 class ScopedRelatedField(serializers.PrimaryKeyRelatedField):
@@ -136,6 +145,7 @@ class WebhookSerializer(serializers.ModelSerializer):
         required=False,
         max_length=100,
     )
+    event_filters = FilterRulesField()
     headers = serializers.DictField(
         child=serializers.CharField(allow_blank=True, max_length=1024, trim_whitespace=False),
         required=False,
@@ -169,20 +179,28 @@ class WebhookSerializer(serializers.ModelSerializer):
     )
     has_secret = serializers.SerializerMethodField()
     health = WebhookHealthSerializer(source="*", read_only=True)
+    effective_delivery = serializers.SerializerMethodField(
+        help_text="The timeout and max_attempts the workers use, each with where it came "
+        "from: the webhook, a domain (its own or an ancestor), or the platform default."
+    )
 
     class Meta:
         model = Webhook
         fields = [
             "id", "name", "description", "scope", "account", "domain", "payload_url",
-            "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
-            "header_style", "payload_format", "auth_username", "auth_password", "timeout",
-            "max_attempts", "max_in_flight", "call_methods", "call_phase", "health",
-            "created_at", "updated_at",
+            "ssl_verification", "secret", "has_secret", "enabled", "event_types", "event_filters",
+            "headers", "header_style", "payload_format", "auth_username", "auth_password",
+            "timeout", "max_attempts", "max_in_flight", "effective_delivery", "call_methods",
+            "call_phase", "health", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 
     def get_has_secret(self, webhook: Webhook) -> bool:
         return bool(webhook.secret)
+
+    @extend_schema_field(EffectiveDeliverySerializer)
+    def get_effective_delivery(self, webhook: Webhook) -> dict:
+        return webhook_effective_delivery(webhook)
 
     def validate_payload_url(self, value: str) -> str:
         return validate_url(value)
@@ -299,12 +317,36 @@ class DomainSerializer(UniqueNameUnder):
     parent = ScopedRelatedField(scope="domains")  # type: ignore[assignment]
     container_field = "parent"
     name_taken = "A sibling domain has this name."
+    delivery_timeout = serializers.FloatField(
+        required=False,
+        allow_null=True,
+        validators=[validate_delivery_timeout],
+        help_text="Seconds per attempt for the webhooks here and in subdomains that set none; "
+        "null: inherit.",
+    )
+    delivery_max_attempts = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        validators=[validate_delivery_max_attempts],
+        help_text="Attempts in all for the webhooks here and in subdomains that set none "
+        "(1-50); null: inherit.",
+    )
+    effective_delivery = serializers.SerializerMethodField(
+        help_text="What a webhook of this domain without its own values gets, and from where."
+    )
 
     class Meta:
         model = Domain
-        fields = ["id", "name", "parent", "path", "created_at"]
+        fields = [
+            "id", "name", "parent", "path", "delivery_timeout", "delivery_max_attempts",
+            "effective_delivery", "created_at",
+        ]  # fmt: skip
         read_only_fields = ["id", "path", "created_at"]
         validators: list[object] = []
+
+    @extend_schema_field(EffectiveDeliverySerializer)
+    def get_effective_delivery(self, domain: Domain) -> dict:
+        return domain_effective_delivery(domain)
 
 
 class AccountSerializer(UniqueNameUnder):

@@ -64,8 +64,25 @@ def check_secret(secret: str) -> None:
         raise ValidationError(f"Secret must encode 24 to 64 bytes; it encodes {len(key)}.")
 
 
-def domain_create(*, name: str, parent: Domain | None) -> Domain:
-    domain = Domain(name=name, parent=parent)
+@transaction.atomic
+def domain_create(
+    *,
+    name: str,
+    parent: Domain | None,
+    delivery_timeout: float | None = None,
+    delivery_max_attempts: int | None = None,
+) -> Domain:
+    """A new domain; it inherits its parent's delivery settings (Domain.save),
+    read under a lock: a change to an ancestor's settings being passed down
+    right now (hooks.domain_settings locks the subtree) finishes first."""
+    if parent is not None:
+        parent = Domain.objects.select_for_update().get(pk=parent.pk)
+    domain = Domain(
+        name=name,
+        parent=parent,
+        delivery_timeout=delivery_timeout,
+        delivery_max_attempts=delivery_max_attempts,
+    )
     domain.full_clean(exclude=["path"])
     domain.save()
     return domain
@@ -123,6 +140,7 @@ def webhook_create(
     ssl_verification: bool = True,
     enabled: bool = True,
     event_types: list[str] | None = None,
+    event_filters: list[dict] | None = None,
     header_style: str = HeaderStyle.STANDARD,
     payload_format: str = PayloadFormat.STANDARD,
     auth_username: str = "",
@@ -162,6 +180,7 @@ def webhook_create(
         ssl_verification=ssl_verification,
         enabled=enabled,
         event_types=event_types or [],
+        event_filters=event_filters or [],
         header_style=header_style,
         payload_format=payload_format,
         auth_username=auth_username,
@@ -181,9 +200,9 @@ def webhook_create(
 UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
-        "secret", "enabled", "event_types", "headers", "header_style", "payload_format",
-        "auth_username", "auth_password", "timeout", "max_attempts", "max_in_flight",
-        "call_methods", "call_phase",
+        "secret", "enabled", "event_types", "event_filters", "headers", "header_style",
+        "payload_format", "auth_username", "auth_password", "timeout", "max_attempts",
+        "max_in_flight", "call_methods", "call_phase",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]

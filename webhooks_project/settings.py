@@ -158,6 +158,10 @@ REST_FRAMEWORK = {
 }
 # Largest page a list answers (?limit= above it is a 400, not silently cut).
 API_MAX_PAGE_SIZE = env_int("API_MAX_PAGE_SIZE", 500, minimum=1)
+# How far back ?search= and ?worker= look in the deliveries list (and the
+# console's), in days, unless created_after is given: a substring search reads
+# every row of its window (deliveries/search.py).
+API_DELIVERY_SEARCH_DAYS = env_int("API_DELIVERY_SEARCH_DAYS", 7, minimum=1)
 # Largest batch POST /api/v1/events/batch/ accepts.
 API_EVENT_BATCH_MAX = env_int("API_EVENT_BATCH_MAX", 100, minimum=1)
 # API tokens: lifetime in hours (0: they never expire).

@@ -16,6 +16,7 @@ from deliveries.api import (
     WebhookViewSet,
 )
 from deliveries.jobs_api import BulkJobViewSet
+from hooks.filter_api import WebhookFiltersView, WebhookFilterView
 
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"
@@ -44,6 +45,14 @@ urlpatterns = [
     # Before the router, so "test" is not read as a webhook id.
     path("api/v1/webhooks/test/", URLTestView.as_view(), name="webhook-url-test"),
     path("api/v1/webhooks/<uuid:pk>/test/", WebhookTestView.as_view(), name="webhook-test"),
+    path(
+        "api/v1/webhooks/<uuid:pk>/filters/", WebhookFiltersView.as_view(), name="webhook-filters"
+    ),
+    path(
+        "api/v1/webhooks/<uuid:pk>/filters/<uuid:rule_id>/",
+        WebhookFilterView.as_view(),
+        name="webhook-filter",
+    ),
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),

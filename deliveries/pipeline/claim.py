@@ -177,8 +177,12 @@ def deliveries_claim(
     # tables not yet analysed, hashed the whole event table on every claim).
     # in_bulk rather than prefetch_related_objects: the same queries, at a
     # fraction of the Python (prefetching was a fifth of a worker's CPU).
+    # The webhooks come with their domain rows (a join on its primary key):
+    # the domain carries the delivery settings it inherits
+    # (hooks.domain_settings), so Webhook.effective_timeout and
+    # effective_max_attempts cost no query per delivery.
     events = Event.objects.in_bulk({d.event_id for d in claimed})
-    webhooks = Webhook.objects.in_bulk({d.webhook_id for d in claimed})
+    webhooks = Webhook.objects.select_related("domain").in_bulk({d.webhook_id for d in claimed})
     for delivery in claimed:
         delivery.event = events[delivery.event_id]
         delivery.webhook = webhooks[delivery.webhook_id]

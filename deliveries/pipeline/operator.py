@@ -3,6 +3,7 @@ redeliver now, requeue, recover a period's failures, send a test."""
 
 from __future__ import annotations
 
+import copy
 import datetime as dt
 import uuid
 from collections.abc import Iterable
@@ -19,6 +20,7 @@ from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.outcome import decide
 from deliveries.pipeline.record import attempt_build, outcomes_record
 from deliveries.pipeline.request import delivery_request
+from hooks.destinations import check_payload_url
 from hooks.models import Webhook
 
 
@@ -47,7 +49,7 @@ def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt
     )
     if not claimed:
         raise DeliveryInFlight(f"Delivery {delivery.id} is being sent by a worker right now.")
-    delivery = Delivery.objects.select_related("event", "webhook").get(id=delivery.id)
+    delivery = Delivery.objects.select_related("event", "webhook__domain").get(id=delivery.id)
     started_at = timezone.now()
     request = delivery_request(delivery, timestamp=int(started_at.timestamp()))
     result = http.get_sender().send(request)
@@ -95,11 +97,31 @@ SAMPLE_DATA = {"message": "This is a test delivery. It is not recorded.", "test"
 
 
 def webhook_test_send(
-    *, webhook: Webhook, event_type: str = "TEST", data: dict | None = None
+    *,
+    webhook: Webhook,
+    event_type: str = "TEST",
+    data: dict | None = None,
+    payload_url: str | None = None,
+    secret: str | None = None,
+    ssl_verification: bool | None = None,
 ) -> SendResult:
     """Send a sample event to a webhook (saved or not) now; nothing is stored.
 
-    The request is built and vetted exactly as a real delivery's is."""
+    payload_url, secret and ssl_verification, when given, replace the
+    webhook's for this send only (CloudStack's executeWebhookDelivery): the
+    webhook is copied, never saved. The request is built and vetted exactly
+    as a real delivery's is (deliveries.http checks the destination again
+    when it resolves the host)."""
+    if payload_url is not None or secret is not None or ssl_verification is not None:
+        webhook = copy.copy(webhook)
+        if payload_url is not None:
+            check_payload_url(payload_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
+            webhook.payload_url = payload_url
+        if secret is not None:
+            # Only this secret signs: not the rotated-out one of the webhook.
+            webhook.secret, webhook.previous_secret = secret, ""
+        if ssl_verification is not None:
+            webhook.ssl_verification = ssl_verification
     event = Event(
         id=uuid7(),
         type=event_type,

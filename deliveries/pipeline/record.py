@@ -18,6 +18,7 @@ from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.outcome import Outcome
 from deliveries.pipeline.request import redacted
+from deliveries.pipeline.worker import worker_id
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +32,12 @@ def attempt_build(
     headers: Iterable[tuple[str, str]],
     result: SendResult,
     started_at: dt.datetime,
+    *,
+    worker: str | None = None,
 ) -> DeliveryAttempt:
-    """The (unsaved) record of one try."""
+    """The (unsaved) record of one try, naming the process that sent it (this
+    one unless `worker` says otherwise): a column of the bulk INSERT, no
+    statement of its own."""
     return DeliveryAttempt(
         delivery_id=delivery.id,
         number=delivery.attempts,
@@ -46,6 +51,7 @@ def attempt_build(
         response_truncated=result.body_truncated,
         error_class=result.error_class,
         error_message=result.error_message,
+        worker=worker_id() if worker is None else worker,
     )
 
 

@@ -53,7 +53,7 @@ def deliveries_sweep(*, now: dt.datetime | None = None) -> SweepResult:
 def _expired_claims_recover(now: dt.datetime) -> int:
     stale = list(
         Delivery.objects.filter(status=DeliveryStatus.SENDING, lease_expires_at__lt=now)
-        .select_related("webhook", "event")
+        .select_related("webhook__domain", "event")
         .order_by("lease_expires_at")[: settings.WEBHOOK_SWEEP_LIMIT]
     )
     by_token: dict[uuid.UUID | None, list[tuple[Delivery, DeliveryAttempt, Outcome]]]
@@ -68,7 +68,8 @@ def _expired_claims_recover(now: dt.datetime) -> int:
                 f"mid-attempt, and the receiver may or may not have the request"
             ),
         )
-        attempt = attempt_build(delivery, delivery.webhook.payload_url, [], lost, now)
+        # Which worker held the claim is not known: the attempt names none.
+        attempt = attempt_build(delivery, delivery.webhook.payload_url, [], lost, now, worker="")
         attempt.started_at = delivery.lease_expires_at - dt.timedelta(
             seconds=settings.WEBHOOK_LEASE_SECONDS
         )

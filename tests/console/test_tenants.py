@@ -43,3 +43,27 @@ def test_an_account_with_members_cannot_be_deleted(root, tenants):
     response = root.post(url, {"post": "yes"})
     assert "protected" in text(response).lower()
     assert tenants["west_acct"].__class__.objects.filter(pk=tenants["west_acct"].pk).exists()
+
+
+def test_a_domains_delivery_settings_are_set_in_its_form_and_reach_its_subtree(root, tenants):
+    east = tenants["east"]
+    hook = WebhookFactory(account=tenants["east_sub_acct"])
+    data = {"name": "east", "delivery_timeout": "3.5", "delivery_max_attempts": "2"}
+
+    response = root.post(reverse("admin:hooks_domain_change", args=[east.pk]), data, follow=True)
+
+    assert response.status_code == 200
+    assert "was changed successfully" in text(response)
+    hook = Webhook.objects.select_related("domain").get(pk=hook.pk)
+    assert (hook.effective_timeout, hook.effective_max_attempts) == (3.5, 2)
+    page = text(root.get(reverse("admin:hooks_domain_change", args=[tenants["east_sub"].pk])))
+    assert "timeout 3.5 s, from domain east; 2 attempts, from domain east" in page
+    listing = text(root.get(reverse("admin:hooks_domain_changelist")))
+    assert "3.5 s (from domain east) · 2 attempts (from domain east)" in listing
+
+
+def test_a_bad_domain_setting_is_refused_on_the_form(root, tenants):
+    url = reverse("admin:hooks_domain_change", args=[tenants["east"].pk])
+    response = root.post(url, {"name": "east", "delivery_max_attempts": "99"})
+    assert response.status_code == 200
+    assert "less than or equal to 50" in text(response)

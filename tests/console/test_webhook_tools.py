@@ -84,3 +84,36 @@ def test_the_test_button_on_the_webhook_page_sends_and_reports(root, hooks, rece
     response = root.post(url, follow=True)
     assert re.search(r"Test delivery to “east-hook”: HTTP 200", text(response))
     assert len(receiver.wait_for(1)) == 1
+
+
+def test_the_test_button_takes_overrides_for_this_send_only(root, hooks, receivers, settings):
+    from tests.factories import NEW_SECRET
+
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = True
+    usual, other = receivers(), receivers(secret=NEW_SECRET)
+    Webhook.objects.filter(pk=hooks["east"].pk).update(payload_url=usual.url)
+    url = reverse("admin:hooks_webhook_test", args=[hooks["east"].pk])
+    assert "test-with-overrides" in text(root.get(change_url(hooks["east"])))
+
+    response = root.post(
+        url,
+        {"payload_url": other.url + "/x", "secret": NEW_SECRET, "ssl_verification": "off"},
+        follow=True,
+    )
+
+    assert re.search(rf"Test delivery to “east-hook” at {other.url}/x: HTTP 200", text(response))
+    [received] = other.wait_for(1)
+    assert received.signature == "valid"
+    assert usual.received == []
+    assert Webhook.objects.get(pk=hooks["east"].pk).payload_url == usual.url
+    assert not Delivery.objects.exists()
+
+
+def test_bad_test_overrides_send_nothing_and_say_why(root, hooks, settings):
+    settings.WEBHOOK_ALLOW_PRIVATE_IPS = False
+    url = reverse("admin:hooks_webhook_test", args=[hooks["east"].pk])
+
+    response = root.post(url, {"payload_url": "http://10.0.0.1/", "secret": "nope"}, follow=True)
+
+    page = text(response)
+    assert "Test not sent: payload_url:" in page and "secret:" in page

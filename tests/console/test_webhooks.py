@@ -7,6 +7,7 @@ import pytest
 from django.urls import reverse
 
 from deliveries.models import Delivery, DeliveryStatus
+from hooks.domain_settings import domain_set_delivery
 from hooks.models import Scope, Webhook
 from tests.console.kit import DELIVERIES, WEBHOOKS, change_url, deliveries, form_data, text
 from tests.factories import DeliveryAttemptFactory, WebhookFactory
@@ -185,3 +186,54 @@ def test_an_unknown_payload_format_is_refused_by_the_form(root, tenants):
     assert response.status_code == 200
     assert "Select a valid choice" in text(response)
     assert not Webhook.objects.filter(name="new-hook").exists()
+
+
+def test_filter_rules_are_edited_as_lines_and_keep_their_ids(root, tenants):
+    rules = "include prefix VOLUME.\nexclude suffix .DELETE\n"
+    response = root.post(
+        reverse("admin:hooks_webhook_add"), form_data(tenants, event_filters=rules), follow=True
+    )
+    assert response.status_code == 200
+    webhook = Webhook.objects.get(name="new-hook")
+    assert [(r["mode"], r["match"], r["value"]) for r in webhook.event_filters] == [
+        ("include", "prefix", "VOLUME."),
+        ("exclude", "suffix", ".DELETE"),
+    ]
+    kept_id = webhook.event_filters[1]["id"]
+    assert not webhook.wants("VOLUME.DELETE") and webhook.wants("VOLUME.CREATE")
+
+    page = text(root.get(change_url(webhook)))
+    assert "exclude suffix .DELETE" in page
+    edited = form_data(tenants, event_filters="exclude suffix .DELETE\ninclude exact NET.CREATE")
+    root.post(change_url(webhook), edited, follow=True)
+    webhook.refresh_from_db()
+    assert [r["value"] for r in webhook.event_filters] == [".DELETE", "NET.CREATE"]
+    assert webhook.event_filters[0]["id"] == kept_id
+
+
+@pytest.mark.parametrize(
+    "rules, message",
+    [
+        ("include prefix", "write “mode match value”"),
+        ("maybe prefix VM.", "mode is include or exclude"),
+        ("include glob VM.", "match is exact, prefix, suffix, contains"),
+        ("include prefix VM.*", "no '*'"),
+    ],
+)
+def test_bad_filter_rules_say_what_is_wrong(root, tenants, rules, message):
+    response = root.post(
+        reverse("admin:hooks_webhook_add"), form_data(tenants, event_filters=rules)
+    )
+    assert response.status_code == 200
+    assert message in text(response)
+    assert not Webhook.objects.filter(name="new-hook").exists()
+
+
+def test_the_webhook_page_shows_effective_delivery_settings_and_their_source(root, tenants):
+    domain_set_delivery(domain=tenants["east"], delivery_timeout=4)
+    webhook = WebhookFactory(account=tenants["east_sub_acct"], max_attempts=2)
+
+    page = text(root.get(change_url(webhook)))
+
+    assert "timeout 4 s, from domain east" in page
+    assert "2 attempts, set on the webhook" in page

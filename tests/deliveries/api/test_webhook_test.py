@@ -266,3 +266,64 @@ def test_a_saved_webhooks_test_uses_its_payload_format(admin, tenants, allow_pri
     got = receiver.received[0]
     assert list(got.json) == ["sessionId", "alarmStatus"]
     assert got.signature == "valid"
+
+
+def test_overrides_send_elsewhere_with_another_secret_for_this_send_only(
+    admin, tenants, allow_private, receivers
+):
+    # given a webhook pointing at one receiver, and another receiver holding another secret
+    usual = receivers(secret=TEST_SECRET)
+    other = receivers(secret=NEW_SECRET)
+    webhook = WebhookFactory(account=tenants["east_acct"], payload_url=usual.url)
+
+    # when it is tested with CloudStack's executeWebhookDelivery overrides
+    response = admin.post(
+        f"{url_of(webhook)}test/",
+        {"payload_url": other.url + "/try", "secret": NEW_SECRET, "ssl_verification": False},
+        format="json",
+    )
+
+    # then the other receiver got it, signed with the given secret
+    assert response.status_code == 200, response.content
+    assert response.json()["ok"] is True
+    [received] = other.received
+    assert received.path == "/try"
+    assert received.signature == "valid"
+    assert usual.received == []
+    # and the webhook is as it was, nothing recorded
+    stored = Webhook.objects.get(pk=webhook.pk)
+    assert (stored.payload_url, stored.secret, stored.ssl_verification) == (
+        usual.url,
+        TEST_SECRET,
+        True,
+    )
+    assert nothing_recorded()
+
+
+def test_an_empty_secret_override_sends_unsigned(admin, tenants, allow_private, receivers):
+    receiver = receivers()
+    webhook = WebhookFactory(account=tenants["east_acct"], payload_url=receiver.url)
+
+    response = admin.post(f"{url_of(webhook)}test/", {"secret": ""}, format="json")
+
+    assert response.json()["ok"] is True
+    [received] = receiver.received
+    assert "webhook-signature" not in received.headers
+
+
+@pytest.mark.parametrize(
+    ("body", "field"),
+    [
+        ({"payload_url": "http://127.0.0.1:9/hook"}, "payload_url"),  # private: refused
+        ({"payload_url": "ftp://example.com/"}, "payload_url"),
+        ({"secret": "not-a-secret"}, "secret"),
+        ({"ssl_verification": "perhaps"}, "ssl_verification"),
+    ],
+)
+def test_overrides_are_vetted_as_any_send(admin, tenants, no_sending, body, field):
+    webhook = WebhookFactory(account=tenants["east_acct"])
+
+    response = admin.post(f"{url_of(webhook)}test/", body, format="json")
+
+    assert response.status_code == 400
+    assert field in response.json()

@@ -11,7 +11,10 @@ from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.pipeline.claim import CLAIM_COLUMNS, claim_sql, deliveries_claim
+from hooks.domain_settings import domain_set_delivery
+from hooks.models import Domain
 from tests.deliveries.pipeline.conftest import NOW, due
+from tests.factories import DeliveryFactory, DomainFactory, EventFactory, WebhookFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -36,6 +39,33 @@ def test_a_claim_takes_the_pending_due_rows_with_their_event_and_webhook():
         assert d.message_due_at is None
     stored = Delivery.objects.get(id=deliveries[0].id)
     assert (stored.status, stored.claim_token, stored.attempts) == ("sending", token, 1)
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_claim_brings_each_webhooks_domain_settings_without_a_query_per_delivery():
+    # given deliveries to webhooks of a domain with delivery settings, one of
+    # them in a subdomain, one with its own timeout
+    parent = DomainFactory()
+    domain_set_delivery(domain=parent, delivery_timeout=3, delivery_max_attempts=2)
+    child = DomainFactory(parent=Domain.objects.get(pk=parent.pk))
+    hooks = [
+        WebhookFactory(account__domain=parent, domain=parent),
+        WebhookFactory(account__domain=child, domain=child),
+        WebhookFactory(account__domain=child, domain=child, timeout=1),
+    ]
+    event = EventFactory()
+    deliveries = [DeliveryFactory(event=event, webhook=h, next_attempt_at=NOW) for h in hooks]
+
+    with CaptureQueriesContext(connection) as queries:
+        _, claimed = deliveries_claim([d.id for d in deliveries])
+        by_hook = {
+            d.webhook_id: (d.webhook.effective_timeout, d.webhook.effective_max_attempts)
+            for d in claimed
+        }
+
+    # then: the same three queries, the domain rows joined to the webhooks'
+    assert len(queries) == 3
+    assert by_hook == {hooks[0].id: (3, 2), hooks[1].id: (3, 2), hooks[2].id: (1, 2)}
 
 
 @time_machine.travel(NOW, tick=False)
