@@ -67,6 +67,8 @@ class ErrorClass(StrEnum):
     EMPTY_RESPONSE = "EmptyResponse"
     HTTP = "HTTPError"
     WORKER_LOST = "WorkerLost"  # the sweeper's: a claim expired with no result recorded
+    # outcome.py's: a 2xx without the acknowledgement its webhook asks for.
+    NO_ACKNOWLEDGEMENT = "NoAcknowledgement"
 
 
 @dataclass(slots=True)
