@@ -21,6 +21,7 @@ from hooks.patterns import (
     validate_custom_headers,
 )
 from hooks.permissions import request_actor
+from hooks.receiver_rules_api import ReceiverRulesFields
 from hooks.services import check_secret
 
 
@@ -109,7 +110,7 @@ class WebhookHealthSerializer(serializers.Serializer):
         return getattr(webhook, "held_deliveries", None)
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(ReceiverRulesFields, serializers.ModelSerializer):
     account = ScopedRelatedField(scope="accounts", required=False)
     domain = ScopedRelatedField(scope="domains", required=False)
     payload_url = payload_url_field()
@@ -156,7 +157,8 @@ class WebhookSerializer(serializers.ModelSerializer):
             "id", "name", "description", "scope", "account", "domain", "payload_url",
             "ssl_verification", "secret", "has_secret", "enabled", "event_types", "headers",
             "header_style", "auth_username", "auth_password", "timeout", "max_attempts",
-            "max_in_flight", "health", "created_at", "updated_at",
+            "max_in_flight", "ack_field", "ack_value", "ack_session_field", "repeat_every",
+            "repeat_max", "health", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

@@ -122,6 +122,11 @@ def webhook_create(
     max_attempts: int | None = None,
     max_in_flight: int | None = None,
     headers: dict[str, str] | None = None,
+    ack_field: str = "",
+    ack_value: Any = None,
+    ack_session_field: str = "",
+    repeat_every: int | None = None,
+    repeat_max: int | None = None,
 ) -> Webhook:
     """Create a webhook. Its account is the actor's own when none is given, its
     domain the account's. A secret is generated when none is given (None); an
@@ -158,6 +163,11 @@ def webhook_create(
         max_attempts=max_attempts,
         max_in_flight=max_in_flight,
         headers=headers or {},
+        ack_field=ack_field,
+        ack_value=ack_value,
+        ack_session_field=ack_session_field,
+        repeat_every=repeat_every,
+        repeat_max=repeat_max,
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
     webhook.save()
@@ -168,7 +178,8 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
     {
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
         "secret", "enabled", "event_types", "headers", "header_style", "auth_username",
-        "auth_password", "timeout", "max_attempts", "max_in_flight",
+        "auth_password", "timeout", "max_attempts", "max_in_flight", "ack_field", "ack_value",
+        "ack_session_field", "repeat_every", "repeat_max",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]
