@@ -63,6 +63,11 @@ class WebhookForm(forms.ModelForm):
             "timeout",
             "max_attempts",
             "max_in_flight",
+            "ack_field",
+            "ack_value",
+            "ack_session_field",
+            "repeat_every",
+            "repeat_max",
         ]
 
     # What a save writes (through hooks.services): the fields above and the

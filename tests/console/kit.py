@@ -67,6 +67,11 @@ def form_data(tenants, **overrides):
         "timeout": "",
         "max_attempts": "",
         "max_in_flight": "",
+        "ack_field": "",
+        "ack_value": "",
+        "ack_session_field": "",
+        "repeat_every": "",
+        "repeat_max": "",
     }
     data.update(overrides)
     return data
