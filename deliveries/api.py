@@ -113,6 +113,8 @@ class EventViewSet(
             resource_type=resource.get("type", ""),
             occurred_at=data.get("timestamp"),
             event_id=data.get("id"),
+            incident_key=data.get("incident_key", ""),
+            incident_state=data.get("incident_state", ""),
         )
 
     @extend_schema(

@@ -1,17 +1,21 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from django.conf import settings
 from django.utils import timezone
 from rest_framework import serializers
 
 from core.api import contains_nul
-from deliveries.models import Delivery, DeliveryAttempt, Event
+from deliveries.models import Delivery, DeliveryAttempt, Event, IncidentState
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
 from hooks.permissions import request_actor
 from hooks.serializers import ScopedRelatedField
+
+# Printable, no control characters (a key is shown in consoles and logs).
+INCIDENT_KEY_RE = re.compile(r"\A[^\x00-\x1f\x7f]{1,255}\Z")
 
 
 class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
@@ -47,10 +51,35 @@ class EventPublishSerializer(serializers.Serializer):
     # A field named like Serializer.data: the metaclass moves fields out of the class.
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
+    incident_key = serializers.RegexField(
+        INCIDENT_KEY_RE,
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        trim_whitespace=False,
+        error_messages={"invalid": "Use printable characters, no control characters."},
+        help_text="Alarms: names the incident this event is about, within its account "
+        "(Tencent Cloud: the policy and object). A newer event of the same incident ends "
+        "the alarm repeats of the older ones.",
+    )
+    incident_state = serializers.ChoiceField(
+        choices=IncidentState.choices,
+        required=False,
+        allow_blank=True,
+        help_text="firing (the default with incident_key) or resolved.",
+    )
+
     def validate_data(self, value: dict) -> dict:
         if contains_nul(value):
             raise serializers.ValidationError("Must not contain NUL (\\u0000) characters.")
         return value
+
+    def validate(self, attrs):
+        if attrs.get("incident_state") and not attrs.get("incident_key"):
+            raise serializers.ValidationError(
+                {"incident_state": ["Give incident_key too: the incident this state is about."]}
+            )
+        return attrs
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -67,6 +96,8 @@ class EventSerializer(serializers.ModelSerializer):
             "resource_type",
             "occurred_at",
             "created_at",
+            "incident_key",
+            "incident_state",
             "envelope",
         ]
 
@@ -114,6 +145,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "event",
             "event_type",
             "webhook",
+            "repeat",
             "status",
             "attempts",
             "next_attempt_at",
