@@ -57,7 +57,9 @@ class EventPublishSerializer(serializers.Serializer):
         allow_blank=True,
         max_length=255,
         trim_whitespace=False,
-        error_messages={"invalid": "Use printable characters, no control characters."},
+        error_messages={
+            "invalid": "Must be a string of printable characters (no control characters)."
+        },
         help_text="Alarms: names the incident this event is about, within its account "
         "(Tencent Cloud: the policy and object). A newer event of the same incident ends "
         "the alarm repeats of the older ones.",
