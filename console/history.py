@@ -88,7 +88,7 @@ class HistoryAdmin(TenantAdmin):
 @admin.register(Event)
 class EventAdmin(HistoryAdmin):
     change_form_template = "admin/console/event/change_form.html"
-    list_display = ["created_at", "type", "id", "account", "domain", "resource"]
+    list_display = ["created_at", "type", "id", "account", "domain", "resource", "incident"]
     list_filter = [EventTypeFilter, ("created_at", admin.DateFieldListFilter)]
     # An account prints with its domain's name.
     list_select_related = ["account__domain", "domain"]
@@ -106,6 +106,11 @@ class EventAdmin(HistoryAdmin):
     @admin.display(description="resource")
     def resource(self, event: Event) -> str:
         return " ".join(filter(None, [event.resource_type, event.resource_id])) or "-"
+
+    @admin.display(description="incident")
+    def incident(self, event: Event) -> str:
+        """An alarm's incident and state (deliveries/alarms.py)."""
+        return f"{event.incident_key} ({event.incident_state})" if event.incident_key else "-"
 
     def get_deleted_objects(self, objs, request):
         ids = [obj.pk for obj in objs]

@@ -124,3 +124,16 @@ def test_the_event_delete_page_counts_the_deliveries_that_go_with_it(root, hooks
     DeliveryFactory(event=event, webhook=hooks["west"])
     page = text(root.get(reverse("admin:deliveries_event_delete", args=[event.pk])))
     assert "Deliveries (with their attempts): 2" in page
+
+
+def test_the_event_list_and_page_show_an_alarms_incident(root, hooks):
+    from tests.console.kit import EVENTS
+
+    event = EventFactory(
+        account=hooks["east"].account, incident_key="policy-1/ins-1", incident_state="resolved"
+    )
+    EventFactory(account=hooks["east"].account)
+    page = text(root.get(EVENTS))
+    assert "policy-1/ins-1 (resolved)" in page
+    detail = text(root.get(change_url(event)))
+    assert '"incident": {' in detail and '"state": "resolved"' in detail
