@@ -93,6 +93,8 @@ class SendResult:
 
     @property
     def summary(self) -> str:
+        if self.error_class == ErrorClass.NO_ACKNOWLEDGEMENT:
+            return self.error_message  # "no acknowledgement: …" says it all
         if self.error_class and self.error_class != ErrorClass.BODY_TRUNCATED:
             return f"{self.error_class}: {self.error_message}"
         return f"HTTP {self.status_code}"

@@ -147,10 +147,7 @@ def decide(delivery: Delivery, result: SendResult, *, now: dt.datetime) -> Outco
     code = result.status_code
     if verdict == Verdict.DELIVERED:
         return Outcome(DeliveryStatus.SUCCEEDED, None, now, code, "", None, verdict)
-    if result.error_class == ErrorClass.NO_ACKNOWLEDGEMENT:
-        error = result.error_message  # already says what it is
-    else:
-        error = result.summary
+    error = result.summary
     if verdict == Verdict.REFUSED:
         return Outcome(DeliveryStatus.FAILED, None, now, code, error, None, verdict)
     if verdict == Verdict.GONE:

@@ -61,9 +61,7 @@ def finished(delivery: Delivery) -> Delivery | None:
 # --- acknowledgement in the body ----------------------------------------------------------
 
 
-def test_a_missing_acknowledgement_is_retried_and_the_right_one_ends_it(
-    worker, receivers, tenants
-):
+def test_a_missing_acknowledgement_is_retried_and_the_right_one_ends_it(worker, receivers, tenants):
     # Given a Tencent-style receiver that first answers 200 "OK", then
     # 200 with retCode 1, then the right acknowledgement
     r = receivers(
