@@ -12,6 +12,7 @@ test database and a Tencent-style receiver on 127.0.0.1.
 
 from __future__ import annotations
 
+import itertools
 import json
 import threading
 import time
@@ -148,7 +149,7 @@ def test_a_firing_alarm_repeats_until_its_resolved_event(worker, receivers, tena
     wait_until(lambda: len(arrivals(r, firing)) >= 3, timeout=20, message="two repeats")
     assert arrivals(r, firing)[:3] == [firing, f"{firing}.r1", f"{firing}.r2"]
     times = [x.received_at for x in r.received if x.json["id"] == firing]
-    assert all(0.9 <= b - a <= 5 for a, b in zip(times, times[1:], strict=False)), times
+    assert all(0.9 <= b - a <= 5 for a, b in itertools.pairwise(times)), times
     # each repeat with a session id of its own (it is a delivery of its own)
     sessions = [x.headers[SESSION_HEADER] for x in r.received if x.json["id"] == firing]
     assert len(set(sessions)) == len(sessions)
