@@ -56,9 +56,8 @@ def incident_lock(event: Event) -> None:
 
 def incident_events(event: Event) -> QuerySet[Event]:
     """The events of the same incident (the partial index event_incident)."""
-    return Event.objects.filter(
-        incident_key=event.incident_key, account_id=event.account_id, domain_id=event.domain_id
-    )
+    same = {"account_id": event.account_id, "domain_id": event.domain_id}  # None: IS NULL
+    return Event.objects.filter(incident_key=event.incident_key, **same)
 
 
 def repeats_stop(event: Event, *, now: dt.datetime) -> int:

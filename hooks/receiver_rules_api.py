@@ -10,7 +10,14 @@ from rest_framework import serializers
 from hooks.acks import ACK_PATH_MAX, SESSION_HEADER, validate_ack_path
 from hooks.models import Webhook
 
-RULE_FIELDS = ("ack_field", "ack_value", "ack_session_field", "repeat_every", "repeat_max")
+# The fields, with a new webhook's values.
+RULE_DEFAULTS = {
+    "ack_field": "",
+    "ack_value": None,
+    "ack_session_field": "",
+    "repeat_every": None,
+    "repeat_max": None,
+}
 
 
 def validate_ack_path_value(value: str) -> str:
@@ -70,7 +77,7 @@ class ReceiverRulesFields(serializers.Serializer):
     def validate(self, attrs):
         # The rule as a whole (a value without a field, ranges), as it will
         # be after this write: a PATCH of one field is checked with the rest.
-        merged = Webhook(**{name: self._after_write(attrs, name) for name in RULE_FIELDS})
+        merged = Webhook(**{name: self._after_write(attrs, name) for name in RULE_DEFAULTS})
         errors = merged.receiver_rules_errors()
         if errors:
             raise serializers.ValidationError({k: [v] for k, v in errors.items()})
@@ -81,4 +88,4 @@ class ReceiverRulesFields(serializers.Serializer):
             return attrs[name]
         if self.instance is not None:
             return getattr(self.instance, name)
-        return Webhook._meta.get_field(name).get_default()
+        return RULE_DEFAULTS[name]
