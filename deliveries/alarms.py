@@ -40,18 +40,26 @@ from deliveries.models import Delivery, DeliveryStatus, Event, IncidentState
 from deliveries.pipeline.outcome import Outcome
 
 
-def incident_lock(event: Event) -> None:
-    """Hold the incident's lock until the transaction ends (PostgreSQL).
+def _lock_key(event: Event) -> int:
+    name = f"incident/{event.account_id}/{event.domain_id}/{event.incident_key}"
+    return int.from_bytes(
+        hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True
+    )
+
+
+def incident_lock(*events: Event) -> None:
+    """Hold these events' incident locks until the transaction ends
+    (PostgreSQL), taken in one order, so that two batches locking the same
+    incidents never deadlock.
 
     SQLite needs none: its writers are serialised, and both callers have
     written before they read."""
     connection = connections[Event.objects.db]
     if connection.vendor != "postgresql":
         return
-    name = f"incident/{event.account_id}/{event.domain_id}/{event.incident_key}"
-    key = int.from_bytes(hashlib.blake2b(name.encode(), digest_size=8).digest(), "big", signed=True)
     with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
+        for key in sorted({_lock_key(e) for e in events}):
+            cursor.execute("SELECT pg_advisory_xact_lock(%s)", [key])
 
 
 def incident_events(event: Event) -> QuerySet[Event]:
@@ -108,10 +116,10 @@ def repeats_schedule(
     candidates = _chains(results)
     if not candidates:
         return []
+    incident_lock(*(d.event for d in candidates))
     created, due = [], []
     for delivery in candidates:
         event = delivery.event
-        incident_lock(event)
         # Superseded: resolved, or firing again (with its own chain). Two
         # events of one incident stored in the same microsecond supersede
         # each other: neither is repeated, rather than both.
