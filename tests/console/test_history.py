@@ -137,3 +137,20 @@ def test_the_event_list_and_page_show_an_alarms_incident(root, hooks):
     assert "policy-1/ins-1 (resolved)" in page
     detail = text(root.get(change_url(event)))
     assert '"incident": {' in detail and '"state": "resolved"' in detail
+
+
+def test_the_delivery_page_shows_a_repeat_and_a_missing_acknowledgement(root, hooks):
+    [delivery] = deliveries(hooks["east"], failed=1)
+    Delivery.objects.filter(pk=delivery.pk).update(repeat=2)
+    DeliveryAttemptFactory(
+        delivery=delivery,
+        number=1,
+        response_status=200,
+        response_body=b'{"retCode": 1}',
+        error_class="NoAcknowledgement",
+        error_message="no acknowledgement: retCode was 1, not 0",
+    )
+    page = text(root.get(change_url(delivery)))
+    assert "NoAcknowledgement (HTTP 200)" in page
+    assert "no acknowledgement: retCode was 1, not 0" in page
+    assert '<label>Repeat:</label> <div class="readonly">2</div>' in page
