@@ -4,6 +4,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from deliveries.receiver import Receiver, always
+from deliveries.receiver import tencent as _tencent
 
 
 class Command(BaseCommand):
@@ -26,13 +27,22 @@ class Command(BaseCommand):
             metavar="N",
             help="Answer 500 to the first N requests, then --status.",
         )
+        parser.add_argument(
+            "--tencent",
+            action="store_true",
+            help="Acknowledge as a Tencent Cloud alarm callback receiver: 200 "
+            '{"sessionId": <echoed>, "retCode": 0} (retCode 1 for the --fail-first ones).',
+        )
 
-    def handle(self, *args, port, host, secret, status, fail_first, **options):
+    def handle(self, *args, port, host, secret, status, fail_first, tencent, **options):
         count = {"n": 0}
 
         def responder(received):
             count["n"] += 1
-            return always(500 if count["n"] <= fail_first else status)(received)
+            failing = count["n"] <= fail_first
+            if tencent:
+                return _tencent(1 if failing else 0)(received)
+            return always(500 if failing else status)(received)
 
         def show(received):
             self.stdout.write(self.style.MIGRATE_HEADING(f"POST {received.path}"))
