@@ -237,3 +237,24 @@ def test_redelivering_an_earlier_link_does_not_fork_the_chain(tenants, alarm_hoo
     repeat = Delivery.objects.get(repeat=1)
     delivery_redeliver(delivery=Delivery.objects.get(id=first.id))
     assert list(Delivery.objects.filter(repeat=1).values_list("id", flat=True)) == [repeat.id]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_repeat_max_defaults_to_the_setting(tenants, settings):
+    settings.WEBHOOK_REPEAT_COUNT = 1
+    webhook = WebhookFactory(account=tenants["east_acct"], repeat_every=60)
+    alarm(tenants)
+    send_due()
+    with time_machine.travel(NOW + dt.timedelta(seconds=61), tick=False):
+        send_due()
+    assert repeats(webhook) == [(0, "succeeded"), (1, "succeeded")]
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_webhook_disabled_meanwhile_schedules_no_repeat(tenants, alarm_hook):
+    alarm(tenants)
+    token, claimed = deliveries_claim([])
+    d = claimed[0]
+    d.webhook.enabled = False  # as the claim would have read it after an operator's disable
+    outcomes_record(token, [(d, attempt_build(d, "", [], OK, NOW), decide(d, OK, now=NOW))])
+    assert repeats(alarm_hook) == [(0, "succeeded")]
