@@ -75,6 +75,8 @@ def acknowledgement_missing(rule: AckRule, result: SendResult, *, session_id: st
         return f"{NO_ACK}: the body is empty"
     try:
         document = json.loads(body)
+    except RecursionError:  # a hostile receiver's [[[[…: never a batch's crash
+        return f"{NO_ACK}: the body is JSON nested too deep to read"
     except ValueError:  # not UTF-8 either: UnicodeDecodeError is a ValueError
         cut = f" (cut at {len(body)} bytes)" if result.body_truncated else ""
         return f"{NO_ACK}: the body is not JSON{cut}"
@@ -99,7 +101,10 @@ def acknowledgement_missing(rule: AckRule, result: SendResult, *, session_id: st
 
 
 def _shown(value: object) -> str:
-    text = json.dumps(value, ensure_ascii=False)
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        return "a value nested too deep to show"
     return text if len(text) <= 80 else text[:77] + "..."
 
 

@@ -88,6 +88,20 @@ def test_a_body_cut_at_our_cap_says_so():
     assert missing(TENCENT, result) == "no acknowledgement: the body is not JSON (cut at 123 bytes)"
 
 
+def test_a_hostile_nesting_is_a_reason_not_a_crash():
+    reason = missing(TENCENT, answer(b"[" * 60000, truncated=True))
+    assert reason == "no acknowledgement: the body is JSON nested too deep to read"
+
+
+def test_a_value_nested_near_the_limit_is_a_reason_too():
+    import sys
+
+    depth = sys.getrecursionlimit() - 60
+    body = b'{"retCode": ' + b"[" * depth + b"]" * depth + b"}"
+    reason = missing(AckRule(field="retCode", value=0), answer(body))
+    assert reason is not None and reason.startswith("no acknowledgement: retCode was ")
+
+
 def test_a_long_value_is_shown_shortened():
     reason = missing(AckRule(field="retCode", value=0), answer({"retCode": "x" * 500}))
     assert reason is not None and reason.startswith('no acknowledgement: retCode was "xxx')
