@@ -5,7 +5,7 @@ from __future__ import annotations
 import django_filters as filters
 
 from core.filters import UTCDateTimeFilter
-from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.models import Delivery, DeliveryStatus, Event, IncidentState
 
 
 class DeliveryFilter(filters.FilterSet):
@@ -39,6 +39,9 @@ class EventFilter(filters.FilterSet):
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     occurred_after = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    # An incident's events (alarms): the partial index event_incident.
+    incident_key = filters.CharFilter()
+    incident_state = filters.ChoiceFilter(choices=IncidentState.choices)
 
     class Meta:
         model = Event
@@ -51,4 +54,6 @@ class EventFilter(filters.FilterSet):
             "created_before",
             "occurred_after",
             "occurred_before",
+            "incident_key",
+            "incident_state",
         ]

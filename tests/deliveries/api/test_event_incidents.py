@@ -60,3 +60,16 @@ def test_bad_incidents_are_refused(admin, tenants, fields, field, fragment):
         response = admin.post(EVENTS, event_item(tenants, **fields), format="json")
     assert_field_error(response, field, fragment)
     assert not Delivery.objects.exists()
+
+
+def test_listing_an_incidents_events(admin, tenants):
+    for key, state in [("k1", "firing"), ("k1", "resolved"), ("k2", "firing"), ("", "")]:
+        admin.post(
+            EVENTS, event_item(tenants, incident_key=key, incident_state=state), format="json"
+        )
+    listed = admin.get(EVENTS, {"incident_key": "k1"}).json()["results"]
+    assert sorted(e["incident_state"] for e in listed) == ["firing", "resolved"]
+    firing = admin.get(EVENTS, {"incident_state": "firing"}).json()["results"]
+    assert sorted(e["incident_key"] for e in firing) == ["k1", "k2"]
+    bad = admin.get(EVENTS, {"incident_state": "burning"})
+    assert_field_error(bad, "incident_state", "not one of the available choices")
