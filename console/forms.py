@@ -117,6 +117,11 @@ class WebhookForm(forms.ModelForm):
             "max_in_flight",
             "call_methods",
             "call_phase",
+            "ack_field",
+            "ack_value",
+            "ack_session_field",
+            "repeat_every",
+            "repeat_max",
         ]
 
     # What a save writes (through hooks.services): the fields above and the

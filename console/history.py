@@ -106,7 +106,16 @@ class HistoryAdmin(TenantAdmin):
 @admin.register(Event)
 class EventAdmin(HistoryAdmin):
     change_form_template = "admin/console/event/change_form.html"
-    list_display = ["created_at", "type", "id", "account", "domain", "resource", "acted_by"]
+    list_display = [
+        "created_at",
+        "type",
+        "id",
+        "account",
+        "domain",
+        "resource",
+        "acted_by",
+        "incident",
+    ]
     list_filter = [EventTypeFilter, ("created_at", admin.DateFieldListFilter)]
     # An account prints with its domain's name.
     list_select_related = ["account__domain", "domain"]
@@ -128,6 +137,11 @@ class EventAdmin(HistoryAdmin):
     @admin.display(description="actor")
     def acted_by(self, event: Event) -> str:
         return event.actor_name or event.actor_id or "-"
+
+    @admin.display(description="incident")
+    def incident(self, event: Event) -> str:
+        """An alarm's incident and state (deliveries/alarms.py)."""
+        return f"{event.incident_key} ({event.incident_state})" if event.incident_key else "-"
 
     def get_deleted_objects(self, objs, request):
         ids = [obj.pk for obj in objs]

@@ -128,6 +128,23 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
             {"fields": ["timeout", "max_attempts", "max_in_flight", "effective_delivery"]},
         ),
         ("Call hooks", {"fields": ["call_methods", "call_phase"]}),
+        (
+            "Acknowledgement and alarm repeats",
+            {
+                "fields": [
+                    "ack_field",
+                    "ack_value",
+                    "ack_session_field",
+                    "repeat_every",
+                    "repeat_max",
+                ],
+                "description": "A receiver that acknowledges in its body (Tencent Cloud: "
+                "field retCode, value 0, session id echo field sessionId): a 2xx without "
+                "the acknowledgement is a failed attempt, retried. Alarm repeats: a firing "
+                "alarm event is delivered again every so many seconds until its incident is "
+                "resolved.",
+            },
+        ),
         ("Record", {"fields": ["id", "created_at", "updated_at"]}),
     ]
 

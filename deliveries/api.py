@@ -130,6 +130,8 @@ class EventViewSet(
             occurred_at=data.get("timestamp"),
             event_id=data.get("id"),
             actor=_actor_from(data["actor"]) if "actor" in data else self._caller(),
+            incident_key=data.get("incident_key", ""),
+            incident_state=data.get("incident_state", ""),
         )
 
     def _caller(self) -> EventActor | None:

@@ -8,7 +8,7 @@ from django.utils import timezone
 from rest_framework.exceptions import ValidationError
 
 from core.filters import UTCDateTimeFilter
-from deliveries.models import Delivery, DeliveryStatus, Event
+from deliveries.models import Delivery, DeliveryStatus, Event, IncidentState
 from deliveries.search import SearchError, deliveries_matching, within_window, worker_q
 
 
@@ -80,6 +80,9 @@ class EventFilter(filters.FilterSet):
     created_before = UTCDateTimeFilter(field_name="created_at", lookup_expr="lt")
     occurred_after = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="gte")
     occurred_before = UTCDateTimeFilter(field_name="occurred_at", lookup_expr="lt")
+    # An incident's events (alarms): the partial index event_incident.
+    incident_key = filters.CharFilter()
+    incident_state = filters.ChoiceFilter(choices=IncidentState.choices)
 
     class Meta:
         model = Event
@@ -92,4 +95,6 @@ class EventFilter(filters.FilterSet):
             "created_before",
             "occurred_after",
             "occurred_before",
+            "incident_key",
+            "incident_state",
         ]

@@ -67,6 +67,8 @@ class ErrorClass(StrEnum):
     EMPTY_RESPONSE = "EmptyResponse"
     HTTP = "HTTPError"
     WORKER_LOST = "WorkerLost"  # the sweeper's: a claim expired with no result recorded
+    # outcome.py's: a 2xx without the acknowledgement its webhook asks for.
+    NO_ACKNOWLEDGEMENT = "NoAcknowledgement"
 
 
 @dataclass(slots=True)
@@ -91,6 +93,8 @@ class SendResult:
 
     @property
     def summary(self) -> str:
+        if self.error_class == ErrorClass.NO_ACKNOWLEDGEMENT:
+            return self.error_message  # "no acknowledgement: …" says it all
         if self.error_class and self.error_class != ErrorClass.BODY_TRUNCATED:
             return f"{self.error_class}: {self.error_message}"
         return f"HTTP {self.status_code}"

@@ -16,6 +16,11 @@ from core.ids import uuid7
 from hooks.models import Account, Domain, Webhook
 
 
+class IncidentState(models.TextChoices):
+    FIRING = "firing", "Firing"
+    RESOLVED = "resolved", "Resolved"
+
+
 class Event(models.Model):
     id = models.UUIDField(
         primary_key=True,
@@ -54,11 +59,32 @@ class Event(models.Model):
     )
     occurred_at = models.DateTimeField(help_text="When it happened, as the producer says.")
     created_at = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Alarms (deliveries/alarms.py): the events of one incident share a key in
+    # their account; the newest says whether it is firing or resolved.
+    incident_key = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Names the incident (alarm) this event is about, within its account.",
+    )
+    incident_state = models.CharField(
+        max_length=8,
+        choices=IncidentState.choices,
+        blank=True,
+        help_text="firing or resolved; empty for events that are not about an incident.",
+    )
 
     class Meta:
         indexes = [
             # The console's event type filter, newest first.
             models.Index(fields=["type", "-created_at"], name="event_type_recent"),
+            # An incident's events, newest first (alarms.py: is this event
+            # still the latest of its key?). Partial: events without a key,
+            # nearly all of them, are not in it and cost it nothing.
+            models.Index(
+                fields=["incident_key", "-created_at"],
+                name="event_incident",
+                condition=~Q(incident_key=""),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -92,6 +118,11 @@ class Event(models.Model):
             # Added after the first release: new members go before `data`,
             # which stays last (the body builder splices its text there).
             "actor": self.actor,
+            **(
+                {"incident": {"key": self.incident_key, "state": self.incident_state}}
+                if self.incident_key
+                else {}
+            ),
             "data": self.data,
         }
 
@@ -130,11 +161,19 @@ class Delivery(models.Model):
     last_error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Alarm repeats (deliveries/alarms.py): the same event sent again to the
+    # same webhook is a delivery of its own, with its own attempts and
+    # session id, numbered from 1.
+    repeat = models.PositiveSmallIntegerField(
+        default=0, help_text="0: the event's delivery; n: its nth alarm repeat."
+    )
 
     class Meta:
         verbose_name_plural = "deliveries"
         constraints = [
-            models.UniqueConstraint(fields=["event", "webhook"], name="delivery_one_per_webhook"),
+            models.UniqueConstraint(
+                fields=["event", "webhook", "repeat"], name="delivery_one_per_webhook_repeat"
+            ),
         ]
         indexes = [
             # The sweeper's two questions, each answered from a small partial index.
@@ -173,6 +212,12 @@ class Delivery(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.status in FINISHED
+
+    @property
+    def message_id(self) -> str:
+        """The id receivers deduplicate on (webhook-id): the event's, the same
+        on every retry; an alarm repeat is a new message, `<event id>.r<n>`."""
+        return f"{self.event_id}.r{self.repeat}" if self.repeat else str(self.event_id)
 
 
 class DeliveryAttempt(models.Model):

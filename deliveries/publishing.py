@@ -13,8 +13,8 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import jsontext
-from deliveries import queue
-from deliveries.models import Delivery, Event
+from deliveries import alarms, queue
+from deliveries.models import Delivery, Event, IncidentState
 from hooks.callhooks import webhooks_to_receive
 from hooks.health import Circuit
 from hooks.models import Account, Domain, Webhook
@@ -67,6 +67,8 @@ def event_publish(
     event_id: uuid.UUID | None = None,
     exclude: Collection[uuid.UUID] = (),
     actor: EventActor | None = None,
+    incident_key: str = "",
+    incident_state: str = "",
 ) -> PublishResult:
     """Store an event and one pending delivery per matching webhook, atomically.
 
@@ -81,7 +83,12 @@ def event_publish(
 
     `actor` says who acted (none by default); the account is on whose
     behalf. A republished id keeps the actor it was first published with.
+
+    An alarm names its incident (`incident_key`) and says whether it is
+    firing (the default with a key) or resolved: a newer event of an
+    incident ends the repeats of its older ones (deliveries/alarms.py).
     """
+    incident_state = _incident_state(incident_key, incident_state)
     exclude = set(exclude)
     domain = event_domain(account=account, domain=domain)
     event = Event(
@@ -96,6 +103,8 @@ def event_publish(
         data=data,
         data_json=jsontext.dumps(data),
         occurred_at=occurred_at or timezone.now(),
+        incident_key=incident_key,
+        incident_state=incident_state,
     )
     with transaction.atomic():
         _commit_durably()
@@ -125,10 +134,24 @@ def event_publish(
             )
             if webhook.id not in exclude
         )
+        if incident_key:
+            alarms.repeats_stop(event, now=now)
         ids = [d.id for d in deliveries if d.message_due_at is not None]
         if ids:
             transaction.on_commit(lambda: queue.deliveries_enqueue(ids))
     return PublishResult(event=event, created=True, delivery_count=len(deliveries))
+
+
+def _incident_state(key: str, state: str) -> str:
+    if not key:
+        if state:
+            raise ValueError("incident_state needs an incident_key: the incident it is about.")
+        return ""
+    if not state:
+        return IncidentState.FIRING
+    if state not in IncidentState.values:
+        raise ValueError(f"incident_state must be one of {', '.join(IncidentState.values)}.")
+    return state
 
 
 def _delivery_for(event: Event, webhook: Webhook, *, now: dt.datetime) -> Delivery:
@@ -207,6 +230,8 @@ def _republished(existing: Event, new: Event, timestamp_given: bool) -> PublishR
         and existing.domain_id == new.domain_id
         and existing.resource_id == new.resource_id
         and existing.resource_type == new.resource_type
+        and existing.incident_key == new.incident_key
+        and existing.incident_state == new.incident_state
         # A producer retrying without a timestamp gets a new "now": only an
         # explicit, different timestamp makes the repeat a conflict.
         and (not timestamp_given or existing.occurred_at == new.occurred_at)

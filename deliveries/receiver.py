@@ -64,6 +64,22 @@ def always(status: int) -> Responder:
     return lambda received: (status, json.dumps({"status": status}).encode())
 
 
+def tencent(ret_code: int = 0) -> Responder:
+    """Answer as a Tencent Cloud alarm callback receiver does, 200 with
+    {"sessionId": ..., "retCode": ret_code}: the session id echoed from the
+    body's sessionId, else the X-Webhook-Session-Id header."""
+
+    def respond(received: Received) -> tuple[int, bytes]:
+        try:
+            session = received.json.get("sessionId")
+        except (ValueError, AttributeError):
+            session = None
+        session = session or received.headers.get("x-webhook-session-id", "")
+        return 200, json.dumps({"sessionId": session, "retCode": ret_code}).encode()
+
+    return respond
+
+
 class _Server(ThreadingHTTPServer):
     # socketserver's default backlog is 5: a worker opening more connections
     # at once than that (it sends a batch concurrently) would see connect

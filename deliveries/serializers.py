@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import base64
+import re
 
 from django.conf import settings
 from django.utils import timezone
@@ -8,7 +9,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from core.api import contains_nul
-from deliveries.models import BulkJob, Delivery, DeliveryAttempt, Event
+from deliveries.models import BulkJob, Delivery, DeliveryAttempt, Event, IncidentState
 from hooks.callmatch import CALL_EVENT_PREFIX
 from hooks.models import Webhook
 from hooks.patterns import EVENT_TYPE_RE
@@ -19,6 +20,9 @@ from hooks.serializers import (
     validate_secret_value,
     validate_url,
 )
+
+# Printable, no control characters (a key is shown in consoles and logs).
+INCIDENT_KEY_RE = re.compile(r"\A[^\x00-\x1f\x7f]{1,255}\Z")
 
 
 class ScopedWebhookField(serializers.PrimaryKeyRelatedField):
@@ -72,6 +76,26 @@ class EventPublishSerializer(serializers.Serializer):
     # A field named like Serializer.data: the metaclass moves fields out of the class.
     data = serializers.DictField(required=False, default=dict)  # type: ignore[assignment]
 
+    incident_key = serializers.RegexField(
+        INCIDENT_KEY_RE,
+        required=False,
+        allow_blank=True,
+        max_length=255,
+        trim_whitespace=False,
+        error_messages={
+            "invalid": "Must be a string of printable characters (no control characters)."
+        },
+        help_text="Alarms: names the incident this event is about, within its account "
+        "(Tencent Cloud: the policy and object). A newer event of the same incident ends "
+        "the alarm repeats of the older ones.",
+    )
+    incident_state = serializers.ChoiceField(
+        choices=IncidentState.choices,
+        required=False,
+        allow_blank=True,
+        help_text="firing (the default with incident_key) or resolved.",
+    )
+
     def validate_type(self, value: str) -> str:
         # Call events are the platform's record of calls (docs/api.md#call-hooks):
         # nobody may forge one, in any letter case.
@@ -85,6 +109,13 @@ class EventPublishSerializer(serializers.Serializer):
         if contains_nul(value):
             raise serializers.ValidationError("Must not contain NUL (\\u0000) characters.")
         return value
+
+    def validate(self, attrs):
+        if attrs.get("incident_state") and not attrs.get("incident_key"):
+            raise serializers.ValidationError(
+                {"incident_state": ["Give incident_key too: the incident this state is about."]}
+            )
+        return attrs
 
 
 class EventSerializer(serializers.ModelSerializer):
@@ -103,6 +134,8 @@ class EventSerializer(serializers.ModelSerializer):
             "actor",
             "occurred_at",
             "created_at",
+            "incident_key",
+            "incident_state",
             "envelope",
         ]
 
@@ -155,6 +188,7 @@ class DeliverySerializer(serializers.ModelSerializer):
             "event",
             "event_type",
             "webhook",
+            "repeat",
             "status",
             "attempts",
             "next_attempt_at",

@@ -28,6 +28,7 @@ from hooks.health import HEALTH_ORDER, Circuit, Health, health_q
 # The migrations name the validators as hooks.models.*: re-exported.
 from hooks.patterns import validate_custom_headers as validate_custom_headers
 from hooks.patterns import validate_event_patterns as validate_event_patterns
+from hooks.receiver_rules import ReceiverRules
 
 
 class Domain(models.Model):
@@ -194,7 +195,7 @@ class WebhookQuerySet(models.QuerySet):
         )
 
 
-class Webhook(models.Model):
+class Webhook(ReceiverRules, models.Model):
     id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
     name = models.CharField(max_length=255)
     description = models.TextField(blank=True)
@@ -338,6 +339,7 @@ class Webhook(models.Model):
             check_payload_url(self.payload_url, allow_private=settings.WEBHOOK_ALLOW_PRIVATE_IPS)
         except DestinationError as exc:
             raise ValidationError({"payload_url": str(exc)}) from None
+        self.check_receiver_rules()
 
     def wants(self, event_type: str) -> bool:
         """Whether this webhook's event type patterns and filter rules let

@@ -43,6 +43,7 @@ RESERVED_HEADERS = frozenset(
         "x-cs-event-id",
         "x-cs-event",
         "x-cs-signature",
+        "x-webhook-session-id",  # hooks/acks.py SESSION_HEADER
     }
 )
 MAX_CUSTOM_HEADERS = 20

@@ -24,6 +24,7 @@ from hooks.patterns import (
     validate_custom_headers,
 )
 from hooks.permissions import request_actor
+from hooks.receiver_rules_api import ReceiverRulesFields
 from hooks.services import check_secret
 from hooks.setting_serializers import (
     EffectiveDeliverySerializer,
@@ -120,7 +121,7 @@ class WebhookHealthSerializer(serializers.Serializer):
         return getattr(webhook, "held_deliveries", None)
 
 
-class WebhookSerializer(serializers.ModelSerializer):
+class WebhookSerializer(ReceiverRulesFields, serializers.ModelSerializer):
     account = ScopedRelatedField(scope="accounts", required=False)
     domain = ScopedRelatedField(scope="domains", required=False)
     payload_url = payload_url_field()
@@ -191,7 +192,8 @@ class WebhookSerializer(serializers.ModelSerializer):
             "ssl_verification", "secret", "has_secret", "enabled", "event_types", "event_filters",
             "headers", "header_style", "payload_format", "auth_username", "auth_password",
             "timeout", "max_attempts", "max_in_flight", "effective_delivery", "call_methods",
-            "call_phase", "health", "created_at", "updated_at",
+            "call_phase", "ack_field", "ack_value", "ack_session_field", "repeat_every",
+            "repeat_max", "health", "created_at", "updated_at",
         ]  # fmt: skip
         read_only_fields = ["id", "created_at", "updated_at"]
 

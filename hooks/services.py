@@ -151,6 +151,11 @@ def webhook_create(
     headers: dict[str, str] | None = None,
     call_methods: list[str] | None = None,
     call_phase: str = CallPhase.BOTH,
+    ack_field: str = "",
+    ack_value: Any = None,
+    ack_session_field: str = "",
+    repeat_every: int | None = None,
+    repeat_max: int | None = None,
 ) -> Webhook:
     """Create a webhook. Its account is the actor's own when none is given, its
     domain the account's. A secret is generated when none is given (None); an
@@ -191,6 +196,11 @@ def webhook_create(
         headers=headers or {},
         call_methods=call_methods or [],
         call_phase=call_phase,
+        ack_field=ack_field,
+        ack_value=ack_value,
+        ack_session_field=ack_session_field,
+        repeat_every=repeat_every,
+        repeat_max=repeat_max,
     )
     webhook.full_clean()  # vets payload_url too (Webhook.clean)
     webhook.save()
@@ -202,7 +212,8 @@ UPDATABLE_WEBHOOK_FIELDS = frozenset(
         "name", "description", "scope", "account", "domain", "payload_url", "ssl_verification",
         "secret", "enabled", "event_types", "event_filters", "headers", "header_style",
         "payload_format", "auth_username", "auth_password", "timeout", "max_attempts",
-        "max_in_flight", "call_methods", "call_phase",
+        "max_in_flight", "call_methods", "call_phase", "ack_field", "ack_value",
+        "ack_session_field", "repeat_every", "repeat_max",
     }
 )  # fmt: skip
 _ROTATION_FIELDS = ["previous_secret", "previous_secret_expires_at"]

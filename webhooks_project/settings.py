@@ -349,6 +349,12 @@ WEBHOOK_PURGE_BATCH = env_int("WEBHOOK_PURGE_BATCH", 1000, minimum=1)
 # After rotate-secret, the previous secret keeps signing (beside the new one)
 # for this many seconds, so receivers can switch without missing a request.
 WEBHOOK_SECRET_ROTATION_OVERLAP = env_number("WEBHOOK_SECRET_ROTATION_OVERLAP", 86400)
+# Alarm repeats (docs/operations.md#alarm-repeats): a webhook's repeat_every
+# may not be shorter than this (seconds), and its repeat_max defaults to
+# WEBHOOK_REPEAT_COUNT and may not exceed WEBHOOK_REPEAT_COUNT_MAX.
+WEBHOOK_REPEAT_MIN_INTERVAL = env_number("WEBHOOK_REPEAT_MIN_INTERVAL", 60, minimum=1)
+WEBHOOK_REPEAT_COUNT = env_int("WEBHOOK_REPEAT_COUNT", 10, minimum=1)
+WEBHOOK_REPEAT_COUNT_MAX = env_int("WEBHOOK_REPEAT_COUNT_MAX", 100, minimum=1)
 
 # The chain that makes a dead worker harmless: the hard time limit kills a
 # stuck task before its lease runs out, and the lease runs out long before

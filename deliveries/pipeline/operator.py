@@ -17,7 +17,7 @@ from core.ids import uuid7
 from deliveries import http, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
-from deliveries.pipeline.outcome import decide
+from deliveries.pipeline.outcome import decide, judged
 from deliveries.pipeline.record import attempt_build, outcomes_record
 from deliveries.pipeline.request import delivery_request
 from hooks.destinations import check_payload_url
@@ -52,7 +52,7 @@ def delivery_redeliver(*, delivery: Delivery) -> tuple[Delivery, DeliveryAttempt
     delivery = Delivery.objects.select_related("event", "webhook__domain").get(id=delivery.id)
     started_at = timezone.now()
     request = delivery_request(delivery, timestamp=int(started_at.timestamp()))
-    result = http.get_sender().send(request)
+    result = judged(delivery, http.get_sender().send(request))
     attempt = attempt_build(delivery, request.url, request.headers, result, started_at)
     outcomes_record(token, [(delivery, attempt, decide(delivery, result, now=timezone.now()))])
     delivery.refresh_from_db()
@@ -132,6 +132,7 @@ def webhook_test_send(
     )
     # An unsaved delivery: the very request a real one would send.
     unsaved = Delivery(event=event, webhook=webhook)
-    return http.get_sender().send(
+    result = http.get_sender().send(
         delivery_request(unsaved, timestamp=int(event.occurred_at.timestamp()))
     )
+    return judged(unsaved, result)  # judged as a delivery's answer would be

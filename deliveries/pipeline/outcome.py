@@ -1,15 +1,18 @@
 """What happens after an attempt: done, tried again when, held, or given up.
 
-The one place that says what a response means (`verdict_of`, `decide`) and
-when to try again (`retry_delay`, the retry policy): pure functions of the
-result, the attempt count and the time given, tested without Celery or a
-clock. What a verdict does to the endpoint is in health.py.
+The one place that says what a response means (`acknowledged`, `verdict_of`,
+`decide`) and when to try again (`retry_delay`, the retry policy): pure
+functions of the result (its body included), the attempt count and the time
+given, tested without Celery or a clock. What a verdict does to the endpoint
+is in health.py.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import email.utils
+import json
 import random
 from dataclasses import dataclass
 from enum import StrEnum
@@ -18,6 +21,9 @@ from django.conf import settings
 
 from deliveries.http import ErrorClass, SendResult
 from deliveries.models import Delivery, DeliveryStatus
+from hooks.acks import AckRule, json_equal, path_lookup
+
+NO_ACK = "no acknowledgement"
 
 
 class Verdict(StrEnum):
@@ -61,10 +67,73 @@ def retry_after_seconds(value: str | None, *, now: dt.datetime) -> float | None:
     return max(0.0, (when - now).total_seconds())
 
 
+def acknowledgement_missing(rule: AckRule, result: SendResult, *, session_id: str) -> str | None:
+    """Why a 2xx answer is not the acknowledgement `rule` asks for (a reason
+    for people, "no acknowledgement: retCode was 1"), or None when it is."""
+    body = result.body
+    if not body.strip():
+        return f"{NO_ACK}: the body is empty"
+    try:
+        document = json.loads(body)
+    except RecursionError:  # a hostile receiver's [[[[…: never a batch's crash
+        return f"{NO_ACK}: the body is JSON nested too deep to read"
+    except ValueError:  # not UTF-8 either: UnicodeDecodeError is a ValueError
+        cut = f" (cut at {len(body)} bytes)" if result.body_truncated else ""
+        return f"{NO_ACK}: the body is not JSON{cut}"
+    if not isinstance(document, dict):
+        return f"{NO_ACK}: the body is not a JSON object"
+    if rule.field:
+        found, value = path_lookup(document, rule.field)
+        if not found:
+            return f"{NO_ACK}: {rule.field} is missing"
+        if not json_equal(value, rule.value):
+            return f"{NO_ACK}: {rule.field} was {_shown(value)}, not {_shown(rule.value)}"
+    if rule.session_field:
+        found, value = path_lookup(document, rule.session_field)
+        if not found:
+            return f"{NO_ACK}: {rule.session_field} is missing"
+        if value != session_id:
+            return (
+                f"{NO_ACK}: {rule.session_field} was {_shown(value)}, "
+                f"not the session id {_shown(session_id)}"
+            )
+    return None
+
+
+def _shown(value: object) -> str:
+    try:
+        text = json.dumps(value, ensure_ascii=False)
+    except RecursionError:
+        return "a value nested too deep to show"
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def acknowledged(result: SendResult, rule: AckRule | None, *, session_id: str) -> SendResult:
+    """The result as its webhook's acknowledgement rule judges it: a 2xx that
+    lacks the acknowledgement becomes a failure (NoAcknowledgement, with the
+    reason), retried like a 5xx. Anything else is returned as it is, so
+    judging twice changes nothing."""
+    if rule is None or not result.ok:
+        return result
+    reason = acknowledgement_missing(rule, result, session_id=session_id)
+    if reason is None:
+        return result
+    return dataclasses.replace(
+        result, error_class=ErrorClass.NO_ACKNOWLEDGEMENT, error_message=reason
+    )
+
+
+def judged(delivery: Delivery, result: SendResult) -> SendResult:
+    """`acknowledged` for one delivery: its webhook's rule, its session id."""
+    return acknowledged(result, delivery.webhook.ack_rule, session_id=str(delivery.id))
+
+
 def verdict_of(result: SendResult, *, now: dt.datetime) -> tuple[Verdict, float | None]:
     """The meaning of one result, and the Retry-After it carried (seconds)."""
     if result.ok:
         return Verdict.DELIVERED, None
+    if result.error_class == ErrorClass.NO_ACKNOWLEDGEMENT:
+        return Verdict.RETRY, None
     if result.error_class in (ErrorClass.DESTINATION_REFUSED, ErrorClass.BAD_URL):
         return Verdict.REFUSED, None
     if result.status_code == 410:
@@ -76,7 +145,9 @@ def verdict_of(result: SendResult, *, now: dt.datetime) -> tuple[Verdict, float 
 
 def decide(delivery: Delivery, result: SendResult, *, now: dt.datetime) -> Outcome:
     """What happens to a delivery after an attempt: done, retried later (no
-    sooner than the receiver asked), held (its endpoint is gone), or failed."""
+    sooner than the receiver asked), held (its endpoint is gone), or failed.
+    A 2xx is judged by the webhook's acknowledgement rule first."""
+    result = judged(delivery, result)
     verdict, retry_after = verdict_of(result, now=now)
     code = result.status_code
     if verdict == Verdict.DELIVERED:

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from deliveries import queue
+from deliveries import alarms, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.outcome import Outcome
@@ -152,6 +153,7 @@ def outcomes_record(
                 lease_expires_at=None,
             )
         attempts = [a for _, a, _ in results]
+        kept = results
         if updated < len(ids):
             # Not all were ours: keep the attempts whose delivery still exists
             # (locked, so it cannot vanish before the INSERT). A webhook or
@@ -162,12 +164,19 @@ def outcomes_record(
                 Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
             )
             attempts = [a for d, a, _ in results if d.id in existing]
+            kept = [r for r in results if r[0].id in existing]
         _attempts_insert(attempts)
+        # A finished firing alarm schedules its next repeat here, atomically
+        # with its finish (deliveries/alarms.py); others cost a field test.
+        repeats = alarms.repeats_schedule(((d, o) for d, _, o in kept), now=timezone.now())
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
         if due is not None and outcome.retry_in is not None:
             # Group retries by the whole second they fall due, one message a group;
             # the countdown rounds up so no delivery is woken before it is due.
             near_retries[math.ceil(outcome.retry_in)].append(delivery.id)
+    for repeat_id, countdown in repeats:
+        if countdown is not None:
+            near_retries[math.ceil(countdown)].append(repeat_id)
     for seconds, group in near_retries.items():
         queue.deliveries_enqueue(group, countdown=seconds)
     return updated

@@ -15,6 +15,7 @@ from core.signing import cloudstack_signature, standard_signature
 from deliveries.formats import Body, body_build, envelope
 from deliveries.http import OutgoingRequest
 from deliveries.models import Delivery, Event
+from hooks.acks import SESSION_HEADER
 from hooks.models import HeaderStyle, Webhook
 
 REDACTED = "[redacted]"
@@ -32,15 +33,16 @@ Bodies = dict[tuple[uuid.UUID, str], Body]
 
 
 def delivery_headers(
-    *, webhook: Webhook, event: Event, body: bytes, timestamp: int
+    *, webhook: Webhook, event: Event, body: bytes, timestamp: int, msg_id: str | None = None
 ) -> list[tuple[str, str]]:
     """Headers for one attempt, in the webhook's chosen style.
 
+    `msg_id` is the message id (Delivery.message_id; default the event id).
     While a rotated-out secret is still in its overlap window, Standard-style
     requests carry both signatures (space-separated, as the spec allows), so a
     receiver holding either secret verifies them.
     """
-    msg_id = str(event.id)
+    msg_id = msg_id or str(event.id)
     secrets = webhook.signing_secrets(now=dt.datetime.fromtimestamp(timestamp, tz=dt.UTC))
     headers = [("Content-Type", "application/json")]
     if webhook.header_style == HeaderStyle.CLOUDSTACK:
@@ -94,9 +96,16 @@ def delivery_request(
         if bodies is not None:
             bodies[key] = built
     body = built.for_delivery(delivery.id)
+    headers = delivery_headers(
+        webhook=webhook, event=event, body=body, timestamp=timestamp, msg_id=delivery.message_id
+    )
+    if webhook.ack_session_field:
+        # The session id the receiver must echo (hooks/acks.py), the same on
+        # every attempt of this delivery.
+        headers.append((SESSION_HEADER, str(delivery.id)))
     return OutgoingRequest(
         url=webhook.payload_url,
-        headers=delivery_headers(webhook=webhook, event=event, body=body, timestamp=timestamp),
+        headers=headers,
         body=body,
         timeout=attempt_timeout(webhook),
         connect_timeout=settings.WEBHOOK_CONNECT_TIMEOUT,

@@ -25,7 +25,7 @@ from deliveries.http import OutgoingRequest, SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.claim import deliveries_claim
 from deliveries.pipeline.health import endpoints_gone, endpoints_update
-from deliveries.pipeline.outcome import Outcome, decide
+from deliveries.pipeline.outcome import Outcome, decide, judged
 from deliveries.pipeline.record import attempt_build, outcomes_record
 from deliveries.pipeline.request import Bodies, delivery_request
 
@@ -75,6 +75,7 @@ class _Batch:
         for request, result in done:
             item = self.by_id.pop(request.key)
             delivery = item.delivery
+            result = judged(delivery, result)  # the attempt records what decide sees
             attempt = attempt_build(delivery, request.url, request.headers, result, item.started_at)
             by_token[item.token].append((delivery, attempt, decide(delivery, result, now=now)))
         everything = [r for results in by_token.values() for r in results]

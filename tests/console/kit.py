@@ -70,6 +70,11 @@ def form_data(tenants, **overrides):
         "max_in_flight": "",
         "call_methods": "",
         "call_phase": "both",
+        "ack_field": "",
+        "ack_value": "",
+        "ack_session_field": "",
+        "repeat_every": "",
+        "repeat_max": "",
     }
     data.update(overrides)
     return data

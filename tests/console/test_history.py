@@ -170,3 +170,33 @@ def test_the_delivery_page_shows_the_body_in_the_webhooks_payload_format(root, h
 
     assert "Body sent (Nutanix v3 notification)" in page
     assert '"version": "1.0"' in page and '"event_type": "VM.CREATE"' in page
+
+
+def test_the_event_list_and_page_show_an_alarms_incident(root, hooks):
+    from tests.console.kit import EVENTS
+
+    event = EventFactory(
+        account=hooks["east"].account, incident_key="policy-1/ins-1", incident_state="resolved"
+    )
+    EventFactory(account=hooks["east"].account)
+    page = text(root.get(EVENTS))
+    assert "policy-1/ins-1 (resolved)" in page
+    detail = text(root.get(change_url(event)))
+    assert '"incident": {' in detail and '"state": "resolved"' in detail
+
+
+def test_the_delivery_page_shows_a_repeat_and_a_missing_acknowledgement(root, hooks):
+    [delivery] = deliveries(hooks["east"], failed=1)
+    Delivery.objects.filter(pk=delivery.pk).update(repeat=2)
+    DeliveryAttemptFactory(
+        delivery=delivery,
+        number=1,
+        response_status=200,
+        response_body=b'{"retCode": 1}',
+        error_class="NoAcknowledgement",
+        error_message="no acknowledgement: retCode was 1, not 0",
+    )
+    page = text(root.get(change_url(delivery)))
+    assert "NoAcknowledgement (HTTP 200)" in page
+    assert "no acknowledgement: retCode was 1, not 0" in page
+    assert '<label>Repeat:</label> <div class="readonly">2</div>' in page

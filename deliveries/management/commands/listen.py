@@ -4,6 +4,7 @@ import threading
 from django.core.management.base import BaseCommand
 
 from deliveries.receiver import Receiver, always
+from deliveries.receiver import tencent as _tencent
 
 
 class Command(BaseCommand):
@@ -26,8 +27,14 @@ class Command(BaseCommand):
             metavar="N",
             help="Answer 500 to the first N requests, then --status.",
         )
+        parser.add_argument(
+            "--tencent",
+            action="store_true",
+            help="Acknowledge as a Tencent Cloud alarm callback receiver: 200 "
+            '{"sessionId": <echoed>, "retCode": 0} (retCode 1 for the --fail-first ones).',
+        )
 
-    def handle(self, *args, port, host, secret, status, fail_first, **options):
+    def handle(self, *args, port, host, secret, status, fail_first, tencent, **options):
         count = {"n": 0}
 
         def responder(received):
@@ -36,6 +43,10 @@ class Command(BaseCommand):
             failing = count["n"] <= fail_first
             answer = 500 if failing else status
             why = f" (--fail-first: {count['n']} of {fail_first})" if failing else ""
+            if tencent:
+                code = 1 if failing else 0
+                self.stdout.write(f"answered: {status} with retCode {code}{why}\n")
+                return _tencent(code)(received)
             style = self.style.SUCCESS if 200 <= answer < 300 else self.style.ERROR
             self.stdout.write(style(f"answered: {answer}{why}\n"))
             return always(answer)(received)

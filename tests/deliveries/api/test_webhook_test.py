@@ -327,3 +327,30 @@ def test_overrides_are_vetted_as_any_send(admin, tenants, no_sending, body, fiel
 
     assert response.status_code == 400
     assert field in response.json()
+
+
+def test_a_test_delivery_is_judged_by_the_webhooks_acknowledgement_rule(
+    admin, tenants, allow_private, receivers
+):
+    import json
+
+    def tencent(got):
+        session = got.headers["x-webhook-session-id"]
+        code = 0 if got.json["data"].get("good") else 1
+        return 200, json.dumps({"sessionId": session, "retCode": code}).encode()
+
+    receiver = receivers(responder=tencent)
+    webhook = WebhookFactory(
+        account=tenants["east_acct"],
+        payload_url=receiver.url,
+        ack_field="retCode",
+        ack_value=0,
+        ack_session_field="sessionId",
+    )
+
+    bad = admin.post(f"{url_of(webhook)}test/", {"data": {}}, format="json").json()
+    assert (bad["status_code"], bad["ok"]) == (200, False)
+    assert bad["error"] == "no acknowledgement: retCode was 1, not 0"
+    good = admin.post(f"{url_of(webhook)}test/", {"data": {"good": True}}, format="json").json()
+    assert (good["ok"], good["error"]) == (True, "")
+    assert nothing_recorded()

@@ -247,3 +247,42 @@ def test_the_signature_headers_follow_the_header_style_and_sign_the_bytes_sent(f
     )
     assert dict(sent_cs.headers)["X-CS-Signature"] == _hmac_b64(SECRET.encode(), sent_cs.body)
     assert dict(sent_cs.headers)["X-CS-Event"] == "VM.CREATE"
+
+
+# --- session id (acknowledgement rules) and alarm repeats ---------------------------------
+
+
+DELIVERY_ID = uuid.UUID("01890a5d-ac96-7c00-8000-0000000000d1")
+
+
+def _request(webhook, *, repeat: int = 0, event=None):
+    from deliveries.models import Delivery
+    from deliveries.pipeline.request import delivery_request
+
+    event = event or _event()
+    delivery = Delivery(id=DELIVERY_ID, event=event, webhook=webhook, repeat=repeat)
+    return dict(delivery_request(delivery, timestamp=int(NOW.timestamp())).headers)
+
+
+def test_a_webhook_that_wants_the_session_id_echoed_gets_it_in_a_header():
+    webhook = WebhookFactory.build(ack_field="retCode", ack_value=0, ack_session_field="sessionId")
+    assert _request(webhook)["X-Webhook-Session-Id"] == str(DELIVERY_ID)
+
+
+def test_no_session_header_without_an_echo_rule():
+    assert "X-Webhook-Session-Id" not in _request(WebhookFactory.build(ack_field="retCode"))
+
+
+def test_an_alarm_repeat_is_a_new_message_signed_as_such():
+    webhook = WebhookFactory.build(secret=SECRET)
+    event = _event()
+    first, repeat = _request(webhook, event=event), _request(webhook, repeat=2, event=event)
+    assert first["webhook-id"] == str(EVENT_ID)
+    assert repeat["webhook-id"] == f"{EVENT_ID}.r2"
+    body = event_body(event)
+    expected = standard_signature(
+        secret=SECRET, msg_id=f"{EVENT_ID}.r2", timestamp=int(NOW.timestamp()), body=body
+    )
+    assert repeat["webhook-signature"] == expected
+    cloudstack = WebhookFactory.build(header_style=HeaderStyle.CLOUDSTACK)
+    assert _request(cloudstack, repeat=1)["X-CS-Event-ID"] == f"{EVENT_ID}.r1"
