@@ -306,6 +306,18 @@ WEBHOOK_PURGE_BATCH = env_int("WEBHOOK_PURGE_BATCH", 1000, minimum=1)
 # for this many seconds, so receivers can switch without missing a request.
 WEBHOOK_SECRET_ROTATION_OVERLAP = env_number("WEBHOOK_SECRET_ROTATION_OVERLAP", 86400)
 
+# Liveness (deliveries/liveness.py, docs/operations.md#health-checks): each
+# worker node writes a heartbeat this often (seconds), and counts as alive
+# while its last one is younger than the stale bound. Readiness also wants
+# the sweeper to have run within HEALTH_SWEEP_STALE_AFTER.
+WORKER_HEARTBEAT_INTERVAL = env_number("WORKER_HEARTBEAT_INTERVAL", 10, minimum=0.5)
+WORKER_HEARTBEAT_STALE_AFTER = env_number(
+    "WORKER_HEARTBEAT_STALE_AFTER", 3 * WORKER_HEARTBEAT_INTERVAL, minimum=1
+)
+HEALTH_SWEEP_STALE_AFTER = env_number(
+    "HEALTH_SWEEP_STALE_AFTER", max(60, 6 * WEBHOOK_SWEEP_INTERVAL), minimum=1
+)
+
 # The chain that makes a dead worker harmless: the hard time limit kills a
 # stuck task before its lease runs out, and the lease runs out long before
 # Redis hands the unacknowledged message to another worker.
