@@ -6,7 +6,7 @@ import logging
 
 from celery import shared_task
 
-from deliveries import liveness
+from deliveries import liveness, metrics
 from deliveries.pipeline.send import deliveries_send
 from deliveries.pipeline.sweep import deliveries_sweep
 from deliveries.purge import deliveries_purge
@@ -27,6 +27,7 @@ def sweep() -> dict:
     """Re-queue due deliveries that have no message, recover expired claims."""
     result = deliveries_sweep()
     liveness.sweep_record()
+    metrics.sweep_count(requeued=result.requeued, expired=result.expired)
     if result.requeued or result.expired:
         log.info(
             "sweep: re-queued %d, recovered %d expired claims", result.requeued, result.expired
@@ -41,6 +42,7 @@ def purge() -> dict:
     result = deliveries_purge()
     tokens = tokens_purge()
     liveness.purge_record(rows_deleted=result.deliveries + result.events)
+    metrics.purge_count(deliveries=result.deliveries, events=result.events)
     log.info(
         "purge: deleted %d deliveries, %d events, %d expired API tokens",
         result.deliveries,

@@ -57,6 +57,8 @@ MIDDLEWARE = [
     # Serves the admin's static files from the app server itself, so `make run`
     # and the docker image need no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Each request's latency by view (after whitenoise: static files aside).
+    "webhooks_project.metrics.RequestMetrics",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -317,6 +319,19 @@ WORKER_HEARTBEAT_STALE_AFTER = env_number(
 HEALTH_SWEEP_STALE_AFTER = env_number(
     "HEALTH_SWEEP_STALE_AFTER", max(60, 6 * WEBHOOK_SWEEP_INTERVAL), minimum=1
 )
+
+# Metrics (docs/operations.md#metrics). Every process counts into its own
+# files in this directory (prometheus-client's multiprocess mode); web and
+# workers on one host must share it. /metrics answers only with this bearer
+# token (404 while it is empty). Scrape-time gauges count at most the cap,
+# and name at most METRICS_TOP_WEBHOOKS unhealthy webhooks.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+)
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_BACKLOG_CAP = env_int("METRICS_BACKLOG_CAP", 100_000, minimum=1)
+METRICS_TOP_WEBHOOKS = env_int("METRICS_TOP_WEBHOOKS", 20, minimum=0)
 
 # The chain that makes a dead worker harmless: the hard time limit kills a
 # stuck task before its lease runs out, and the lease runs out long before
