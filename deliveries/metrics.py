@@ -96,6 +96,8 @@ for _name in (*(f"{n}xx" for n in range(1, 6)), *ErrorClass):
 for _name in ("deliveries", "events"):
     purge_deleted_total.labels(_name)
 
+_EVENT = Delivery._meta.get_field("event")
+
 _OUTCOMES: dict[str, str] = {
     DeliveryStatus.SUCCEEDED: "succeeded",
     DeliveryStatus.FAILED: "failed",
@@ -127,7 +129,8 @@ def attempts_count(
         outcomes[name] += 1
         classes[result_class(attempt)] += 1
         attempt_duration_seconds.observe(attempt.duration_ms / 1000)
-        if name == "succeeded":
+        # The pipeline loads each delivery's event; never a query here for it.
+        if name == "succeeded" and _EVENT.is_cached(delivery):
             delivery_lag_seconds.observe((now - delivery.event.created_at).total_seconds())
     for name, n in outcomes.items():
         delivery_outcomes_total.labels(name).inc(n)

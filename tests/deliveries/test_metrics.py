@@ -169,3 +169,18 @@ def test_the_files_of_dead_processes_are_folded_and_the_totals_stay(tmp_path):
     total = ("webhooks_attempts_total", (("result", "2xx"),))
     assert before[total] == 8
     assert counted(tmp_path)[total] == 11  # 5 + 3 folded, 2 alive, 1 elsewhere
+
+
+@pytest.mark.django_db
+def test_counting_never_queries(django_assert_num_queries):
+    delivery = DeliveryFactory(status=DeliveryStatus.SENDING, attempts=1)
+    bare = type(delivery).objects.get(pk=delivery.pk)  # its event not loaded
+    attempt = attempt_build(bare, "http://x/", [], SendResult(status_code=200), timezone.now())
+    lagged = histogram_count(metrics.delivery_lag_seconds)
+
+    with django_assert_num_queries(0):
+        metrics.attempts_count(
+            [(bare, attempt, outcome(DeliveryStatus.SUCCEEDED))], now=timezone.now()
+        )
+
+    assert histogram_count(metrics.delivery_lag_seconds) == lagged  # no lag without its event

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 from django.test import Client
 
+from deliveries import liveness
 from tests.live import CeleryProcess, free_port, wait_until
 from webhooks_project.redis_server import start_redis
 
@@ -44,6 +45,8 @@ def test_ready_with_a_worker_and_beat_and_unready_once_the_worker_stops(worker, 
         "beat": True,
     }
     assert body["components"]["workers"]["alive"] >= 1
+    # beat writes its own heartbeat too (manage.py healthcheck beat reads it)
+    assert liveness.beat_last_tick() is not None
 
     # when the worker stops (a warm shutdown: it takes its heartbeat with it)
     worker.stop()
