@@ -8,12 +8,13 @@ live here: gauges (backlog, liveness) are computed at scrape time
 (deliveries/metrics_backlog.py), so a dead process leaves no stale gauge.
 
 Counting is cheap and batched: one increment per distinct label value per
-recorded batch, plus one histogram observation per attempt (two mmap writes,
-about a microsecond each).
+recorded batch and per histogram bucket touched (observe_many), never a
+write per attempt.
 """
 
 from __future__ import annotations
 
+import bisect
 import contextlib
 import datetime as dt
 import fcntl
@@ -121,21 +122,39 @@ def result_class(attempt: DeliveryAttempt) -> str:
 def attempts_count(
     results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]], *, now: dt.datetime
 ) -> None:
-    """Count one recorded batch: one increment per distinct label value."""
+    """Count one recorded batch: one write per distinct label value or bucket."""
     outcomes: Tally[str] = Tally()
     classes: Tally[str] = Tally()
+    durations, lags = [], []
     for delivery, attempt, outcome in results:
         name = outcome_name(outcome)
         outcomes[name] += 1
         classes[result_class(attempt)] += 1
-        attempt_duration_seconds.observe(attempt.duration_ms / 1000)
+        durations.append(attempt.duration_ms / 1000)
         # The pipeline loads each delivery's event; never a query here for it.
         if name == "succeeded" and _EVENT.is_cached(delivery):
-            delivery_lag_seconds.observe((now - delivery.event.created_at).total_seconds())
+            lags.append((now - delivery.event.created_at).total_seconds())
     for name, n in outcomes.items():
         delivery_outcomes_total.labels(name).inc(n)
     for name, n in classes.items():
         attempts_total.labels(name).inc(n)
+    observe_many(attempt_duration_seconds, durations)
+    observe_many(delivery_lag_seconds, lags)
+
+
+def observe_many(histogram: Histogram, amounts: Sequence[float]) -> None:
+    """`histogram.observe(a) for a in amounts`, with one write per bucket touched
+    and one for the sum instead of two per value (a write takes a lock and
+    touches the mmap: 50 observations cost ~0.5 ms). It uses the cells
+    observe() uses (`_upper_bounds`, `_buckets`, `_sum`, the same since
+    prometheus-client's first releases); tests/deliveries/test_metrics.py
+    checks it against observe()."""
+    if not amounts:
+        return
+    bounds = histogram._upper_bounds
+    for index, n in Tally(bisect.bisect_left(bounds, a) for a in amounts).items():
+        histogram._buckets[index].inc(n)
+    histogram._sum.inc(sum(amounts))
 
 
 def events_published(deliveries: int) -> None:

@@ -184,3 +184,19 @@ def test_counting_never_queries(django_assert_num_queries):
         )
 
     assert histogram_count(metrics.delivery_lag_seconds) == lagged  # no lag without its event
+
+
+def test_observe_many_is_observe_for_each_value():
+    from prometheus_client import Histogram
+
+    values = [0, 0.005, 0.0051, 0.3, 7, 61, 1e9, 0.1]
+    one = Histogram("t_one", "h", buckets=metrics.SECONDS, registry=None)
+    many = Histogram("t_many", "h", buckets=metrics.SECONDS, registry=None)
+    for v in values:
+        one.observe(v)
+
+    metrics.observe_many(many, values)
+    metrics.observe_many(many, [])
+
+    assert [b.get() for b in many._buckets] == [b.get() for b in one._buckets]
+    assert many._sum.get() == one._sum.get()
