@@ -105,3 +105,20 @@ def test_unready_when_the_database_fails_and_the_rest_is_unknown(client, alive, 
 
 def test_health_checks_refuse_writes(client):
     assert client.post("/health/ready").status_code == 405
+
+
+def test_a_redis_that_never_answers_is_reported_within_about_a_second(client, alive, settings):
+    import socket
+    import time
+
+    with socket.socket() as hung:  # accepts connections (the backlog), never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        settings.REDIS_URL = f"redis://127.0.0.1:{hung.getsockname()[1]}/0"
+        started = time.monotonic()
+        response = client.get("/health/ready")
+        took = time.monotonic() - started
+
+    assert response.status_code == 503
+    assert response.json()["components"]["redis"]["error"].startswith("TimeoutError")
+    assert took < 2.5  # one try with a 1 s timeout, not redis-py's retries
