@@ -2,10 +2,10 @@
 
 Every process (gunicorn workers, Celery's prefork children) counts into its
 own memory-mapped files in PROMETHEUS_MULTIPROC_DIR (settings.py defaults it
-to VAR_DIR/metrics); the web's /metrics (webhooks_project/health.py) adds
+to VAR_DIR/metrics); the web's /metrics (webhooks_project/metrics.py) adds
 them up, so one scrape sees the whole host. Only counters and histograms
 live here: gauges (backlog, liveness) are computed at scrape time
-(deliveries/metrics_backlog.py), so a dead process leaves no stale gauge.
+(deliveries/gauges.py), so a dead process leaves no stale gauge.
 
 Counting is cheap and batched: one increment per distinct label value per
 recorded batch and per histogram bucket touched (observe_many), never a
@@ -49,7 +49,7 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 14400, 86400)
 
 events_published_total = Counter(
-    "webhooks_events_published", "Events published (committed), by the API or from Python."
+    "webhooks_events_published", "Events published, by the API or from Python (operational events too)."
 )
 deliveries_created_total = Counter(
     "webhooks_deliveries_created", "Deliveries created by published events (fan-out)."
