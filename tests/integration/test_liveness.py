@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from django.core.management import call_command
 
 from deliveries import liveness
 from tests.live import CeleryProcess, wait_until
@@ -29,6 +30,9 @@ def test_a_running_worker_beats_and_a_stopped_one_is_absent_at_once(own_worker):
     assert beat.hostname.startswith("test1@")
     # it keeps beating (every 0.5 s here)
     wait_until(lambda: beats_of(own_worker)[0].last_seen > beat.last_seen, message="a new beat")
+
+    # docker-compose's healthcheck, run beside it, finds it
+    call_command("healthcheck", "worker")
 
     # when it is stopped (warm shutdown), it says goodbye: absent at once
     own_worker.stop()
