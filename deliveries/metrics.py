@@ -49,7 +49,8 @@ SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 14400, 86400)
 
 events_published_total = Counter(
-    "webhooks_events_published", "Events published, by the API or from Python (operational events too)."
+    "webhooks_events_published",
+    "Events published, by the API or from Python (operational events too).",
 )
 deliveries_created_total = Counter(
     "webhooks_deliveries_created", "Deliveries created by published events (fan-out)."
