@@ -343,3 +343,43 @@ class BulkJob(models.Model):
     @property
     def is_finished(self) -> bool:
         return self.state in (BulkJobState.SUCCEEDED, BulkJobState.FAILED)
+
+
+class HeartbeatKind(models.TextChoices):
+    WORKER = "worker", "Worker"
+    BEAT = "beat", "Beat"
+    SWEEP = "sweep", "Sweep"
+    PURGE = "purge", "Purge"
+
+
+class Heartbeat(models.Model):
+    """A sign of life, overwritten in place (deliveries/liveness.py).
+
+    One row per worker node and per beat process, one for the sweeper's
+    last run, one for the purge's: a handful of rows, written on timers,
+    never per delivery.
+    """
+
+    kind = models.CharField(max_length=16, choices=HeartbeatKind.choices)
+    hostname = models.CharField(
+        max_length=255,
+        blank=True,
+        help_text="Workers: the Celery node name (celery@host); beat: the host; runs: empty.",
+    )
+    pid = models.PositiveIntegerField(
+        default=0, help_text="The worker's main process, or beat's; 0 for runs."
+    )
+    last_seen = models.DateTimeField(help_text="When it last beat (or the run finished).")
+    rows_deleted = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Purge runs: deliveries and events deleted."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "hostname", "pid"], name="heartbeat_one_per_process"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.hostname}:{self.pid} at {self.last_seen:%Y-%m-%d %H:%M:%S}"

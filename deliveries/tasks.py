@@ -7,7 +7,7 @@ import logging
 from celery import shared_task
 from django.utils import timezone
 
-from deliveries import queue
+from deliveries import liveness, metrics, queue
 from deliveries.bulk import bulk_job_run, bulk_jobs_resume
 from deliveries.pipeline.send import deliveries_send
 from deliveries.pipeline.sweep import deliveries_sweep
@@ -39,6 +39,8 @@ def sweep() -> dict:
     and queue again the bulk jobs that lost their worker."""
     result = deliveries_sweep()
     resumed = bulk_jobs_resume(now=timezone.now())
+    liveness.sweep_record()
+    metrics.sweep_count(requeued=result.requeued, expired=result.expired)
     if result.requeued or result.expired:
         log.info(
             "sweep: re-queued %d, recovered %d expired claims", result.requeued, result.expired
@@ -52,6 +54,8 @@ def purge() -> dict:
     expired API tokens."""
     result = deliveries_purge()
     tokens = tokens_purge()
+    liveness.purge_record(rows_deleted=result.deliveries + result.events)
+    metrics.purge_count(deliveries=result.deliveries, events=result.events)
     log.info(
         "purge: deleted %d deliveries, %d events, %d expired API tokens",
         result.deliveries,

@@ -14,7 +14,7 @@ from django.conf import settings
 from django.db import DatabaseError, transaction
 from django.utils import timezone
 
-from deliveries import alarms, queue
+from deliveries import alarms, metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.outcome import Outcome
@@ -179,4 +179,5 @@ def outcomes_record(
             near_retries[math.ceil(countdown)].append(repeat_id)
     for seconds, group in near_retries.items():
         queue.deliveries_enqueue(group, countdown=seconds)
+    metrics.attempts_count(results, now=timezone.now())
     return updated
