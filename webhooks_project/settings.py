@@ -31,7 +31,11 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The console before the admin, so its templates override the admin's
+    # (admin/base_site.html, admin/app_list.html); then django.contrib.admin
+    # with the console's site as admin.site.
+    "console",
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,7 +50,6 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "hooks",
     "deliveries",
-    "console",
 ]
 
 MIDDLEWARE = [

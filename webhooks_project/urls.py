@@ -18,10 +18,6 @@ from hooks.api import TokenViewSet, UserViewSet
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"
 
-admin.site.site_header = "Webhooks operations console"
-admin.site.site_title = "Webhooks console"
-admin.site.index_title = "Webhooks, events and deliveries"
-
 router = DefaultRouter()
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("events", EventViewSet, basename="event")
