@@ -21,7 +21,16 @@ from django.http import HttpResponseNotAllowed, HttpResponseRedirect
 from django.shortcuts import get_object_or_404
 from django.urls import path, reverse
 
-from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
+from console.base import (
+    CappedPaginator,
+    TenantAdmin,
+    counted,
+    pretty_json,
+    short_id,
+    status_badge,
+    uuid_or_404,
+)
+from console.dates import time_field
 from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.pipeline.operator import DeliveryInFlight, deliveries_requeue, delivery_redeliver
@@ -88,20 +97,37 @@ class HistoryAdmin(TenantAdmin):
 @admin.register(Event)
 class EventAdmin(HistoryAdmin):
     change_form_template = "admin/console/event/change_form.html"
-    list_display = ["created_at", "type", "id", "account", "domain", "resource"]
+    list_display = ["created", "type", "event_id", "account", "domain", "resource"]
     list_filter = [EventTypeFilter, ("created_at", admin.DateFieldListFilter)]
     # An account prints with its domain's name.
     list_select_related = ["account__domain", "domain"]
     search_fields = ["id"]  # shows the search box; get_search_results does the work
     search_help_text = "An event id."
     ordering = ["-created_at"]
-    sortable_by = ["created_at"]
+    sortable_by = ["created"]
+    fields = [
+        "type",
+        "account",
+        "domain",
+        "resource_type",
+        "resource_id",
+        "occurred",
+        "created",
+        "data",
+    ]
+    readonly_fields = ["occurred", "created"]
+    created = time_field("created_at", "created")
+    occurred = time_field("occurred_at", "occurred", ordering=False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("data")
 
     def search_q(self, wanted):
         return Q(pk=wanted)
+
+    @admin.display(description="id")
+    def event_id(self, event: Event) -> str:
+        return short_id(event.pk)
 
     @admin.display(description="resource")
     def resource(self, event: Event) -> str:
@@ -149,17 +175,17 @@ class DeliveryAdmin(HistoryAdmin):
     account_field = "webhook__account"
     domain_field = "webhook__domain"
     list_display = [
-        "created_at",
+        "created",
         "status_column",
         "webhook",
         "event_type",
         "attempts",
         "last_status_code",
         "duration",
-        "next_attempt_at",
-        "finished_at",
+        "next_attempt",
+        "finished",
     ]
-    list_display_links = ["created_at"]
+    list_display_links = ["created"]
     list_filter = [
         "status",
         WebhookFilter,
@@ -169,8 +195,25 @@ class DeliveryAdmin(HistoryAdmin):
     search_fields = ["event__id"]
     search_help_text = "An event id or a delivery id."
     ordering = ["-created_at"]
-    sortable_by = ["created_at"]
+    sortable_by = ["created"]
     actions = ["redeliver", "delete_selected"]
+    fields = [
+        "event",
+        "webhook",
+        "status",
+        "attempts",
+        "next_attempt",
+        "lease_expires",
+        "last_status_code",
+        "last_error",
+        "created",
+        "finished",
+    ]
+    readonly_fields = ["next_attempt", "lease_expires", "created", "finished"]
+    created = time_field("created_at", "created")
+    next_attempt = time_field("next_attempt_at", "next attempt", ordering=False)
+    lease_expires = time_field("lease_expires_at", "lease expires", ordering=False)
+    finished = time_field("finished_at", "finished", ordering=False)
 
     def get_queryset(self, request):
         return (
@@ -209,7 +252,7 @@ class DeliveryAdmin(HistoryAdmin):
         selected = list(self.actionable(request, queryset).values_list("pk", flat=True))
         count = deliveries_requeue(selected)
         skipped = len(selected) - count
-        text = f"Queued {count} deliveries for another attempt."
+        text = f"Queued {counted(count, 'delivery', 'deliveries')} for another attempt."
         if skipped:
             text += f" {skipped} being sent right now were left alone."
         self.message_user(request, text, messages.SUCCESS)
@@ -263,6 +306,9 @@ class DeliveryAdmin(HistoryAdmin):
             ]
             event = Event.objects.get(pk=delivery.event_id)
             extra_context.update(
+                # "VM.CREATE → local receiver (succeeded)", not two ids.
+                title="Delivery",
+                subtitle=f"{event.type} → {delivery.webhook.name} ({delivery.status})",
                 delivery=delivery,
                 can_redeliver=delivery.status != DeliveryStatus.SENDING
                 and request_actor(request).may_manage_webhook(delivery.webhook),
@@ -325,7 +371,7 @@ class DeliveryAttemptAdmin(HistoryAdmin):
     account_field = "delivery__webhook__account"
     domain_field = "delivery__webhook__domain"
     list_display = [
-        "started_at",
+        "started",
         "delivery",
         "number",
         "duration_ms",
@@ -333,7 +379,8 @@ class DeliveryAttemptAdmin(HistoryAdmin):
         "error_class",
     ]
     ordering = ["-started_at"]
-    sortable_by = ["started_at"]
+    sortable_by = ["started"]
+    started = time_field("started_at", "started")
     search_fields = ["delivery__event__id"]
     exclude = ["request_headers", "response_headers"]
 
