@@ -205,3 +205,37 @@ class DeliveryAttempt(models.Model):
     @property
     def content_type(self) -> str:
         return (self.response_headers or {}).get("content-type", "")
+
+
+class HeartbeatKind(models.TextChoices):
+    WORKER = "worker", "Worker"
+    SWEEP = "sweep", "Sweep"
+    PURGE = "purge", "Purge"
+
+
+class Heartbeat(models.Model):
+    """A sign of life, overwritten in place (deliveries/liveness.py).
+
+    One row per worker node, one for the sweeper's last run, one for the
+    purge's: a handful of rows, written on timers, never per delivery.
+    """
+
+    kind = models.CharField(max_length=16, choices=HeartbeatKind.choices)
+    hostname = models.CharField(
+        max_length=255, blank=True, help_text="The Celery node name (celery@host); empty for runs."
+    )
+    pid = models.PositiveIntegerField(default=0, help_text="The worker's main process; 0 for runs.")
+    last_seen = models.DateTimeField(help_text="When it last beat (or the run finished).")
+    rows_deleted = models.PositiveBigIntegerField(
+        null=True, blank=True, help_text="Purge runs: deliveries and events deleted."
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["kind", "hostname", "pid"], name="heartbeat_one_per_process"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.hostname}:{self.pid} at {self.last_seen:%Y-%m-%d %H:%M:%S}"

@@ -12,7 +12,7 @@ from django.db import IntegrityError, transaction
 from django.utils import timezone
 
 from core import jsontext
-from deliveries import queue
+from deliveries import metrics, queue
 from deliveries.models import Delivery, Event
 from hooks.health import Circuit
 from hooks.models import Account, Domain, Webhook
@@ -95,6 +95,9 @@ def event_publish(
         ids = [d.id for d in deliveries if d.message_due_at is not None]
         if ids:
             transaction.on_commit(lambda: queue.deliveries_enqueue(ids))
+    # Counted here, not on commit (no callback for an event nobody wants): a
+    # caller's own transaction that rolls back later is still counted.
+    metrics.events_published(len(deliveries))
     return PublishResult(event=event, created=True, delivery_count=len(deliveries))
 
 

@@ -6,6 +6,7 @@ import logging
 
 from celery import shared_task
 
+from deliveries import liveness, metrics
 from deliveries.pipeline.send import deliveries_send
 from deliveries.pipeline.sweep import deliveries_sweep
 from deliveries.purge import deliveries_purge
@@ -25,6 +26,8 @@ def deliver(delivery_ids: list[str]) -> int:
 def sweep() -> dict:
     """Re-queue due deliveries that have no message, recover expired claims."""
     result = deliveries_sweep()
+    liveness.sweep_record()
+    metrics.sweep_count(requeued=result.requeued, expired=result.expired)
     if result.requeued or result.expired:
         log.info(
             "sweep: re-queued %d, recovered %d expired claims", result.requeued, result.expired
@@ -38,6 +41,8 @@ def purge() -> dict:
     expired API tokens."""
     result = deliveries_purge()
     tokens = tokens_purge()
+    liveness.purge_record(rows_deleted=result.deliveries + result.events)
+    metrics.purge_count(deliveries=result.deliveries, events=result.events)
     log.info(
         "purge: deleted %d deliveries, %d events, %d expired API tokens",
         result.deliveries,

@@ -10,6 +10,9 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 app = Celery("webhooks_project")
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+# Each worker node's heartbeat (deliveries/liveness.py). By name: Celery loads
+# it when a worker starts, after Django, since it needs the models.
+app.steps["consumer"].add("deliveries.liveness:WorkerHeartbeat")
 
 
 @task_prerun.connect

@@ -60,6 +60,8 @@ MIDDLEWARE = [
     # Serves the admin's static files from the app server itself, so `make run`
     # and the docker image need no separate web server.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Each request's latency by view (after whitenoise: static files aside).
+    "webhooks_project.metrics.RequestMetrics",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -308,6 +310,31 @@ WEBHOOK_PURGE_BATCH = env_int("WEBHOOK_PURGE_BATCH", 1000, minimum=1)
 # After rotate-secret, the previous secret keeps signing (beside the new one)
 # for this many seconds, so receivers can switch without missing a request.
 WEBHOOK_SECRET_ROTATION_OVERLAP = env_number("WEBHOOK_SECRET_ROTATION_OVERLAP", 86400)
+
+# Liveness (deliveries/liveness.py, docs/operations.md#health-checks): each
+# worker node writes a heartbeat this often (seconds), and counts as alive
+# while its last one is younger than the stale bound. Readiness also wants
+# the sweeper to have run within HEALTH_SWEEP_STALE_AFTER.
+WORKER_HEARTBEAT_INTERVAL = env_number("WORKER_HEARTBEAT_INTERVAL", 10, minimum=0.5)
+WORKER_HEARTBEAT_STALE_AFTER = env_number(
+    "WORKER_HEARTBEAT_STALE_AFTER", 3 * WORKER_HEARTBEAT_INTERVAL, minimum=1
+)
+HEALTH_SWEEP_STALE_AFTER = env_number(
+    "HEALTH_SWEEP_STALE_AFTER", max(60, 6 * WEBHOOK_SWEEP_INTERVAL), minimum=1
+)
+
+# Metrics (docs/operations.md#metrics). Every process counts into its own
+# files in this directory (prometheus-client's multiprocess mode); web and
+# workers on one host must share it. /metrics answers only with this bearer
+# token (404 while it is empty). Scrape-time gauges count at most the cap,
+# and name at most METRICS_TOP_WEBHOOKS unhealthy webhooks.
+PROMETHEUS_MULTIPROC_DIR = Path(
+    os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", str(VAR_DIR / "metrics"))
+)
+PROMETHEUS_MULTIPROC_DIR.mkdir(parents=True, exist_ok=True)
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_BACKLOG_CAP = env_int("METRICS_BACKLOG_CAP", 100_000, minimum=1)
+METRICS_TOP_WEBHOOKS = env_int("METRICS_TOP_WEBHOOKS", 20, minimum=0)
 
 # The chain that makes a dead worker harmless: the hard time limit kills a
 # stuck task before its lease runs out, and the lease runs out long before

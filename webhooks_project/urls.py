@@ -1,5 +1,4 @@
 from django.contrib import admin
-from django.http import JsonResponse
 from django.urls import include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import DefaultRouter
@@ -14,6 +13,8 @@ from deliveries.api import (
     WebhookViewSet,
 )
 from hooks.api import TokenViewSet, UserViewSet
+from webhooks_project import health
+from webhooks_project.metrics import metrics_view
 
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"
@@ -28,10 +29,6 @@ router.register("users", UserViewSet, basename="user")
 router.register("tokens", TokenViewSet, basename="token")
 
 
-def health(request):
-    return JsonResponse({"status": "ok"})
-
-
 urlpatterns = [
     path("admin/", admin.site.urls),
     # Before the router, so "test" is not read as a webhook id.
@@ -40,5 +37,10 @@ urlpatterns = [
     path("api/v1/", include(router.urls)),
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="api-docs"),
-    path("health/", health),
+    # Liveness and readiness (webhooks_project/health.py), and Prometheus's
+    # usual path. No trailing slash: a load balancer would not follow a redirect.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
+    path("health/", health.live),  # the first health check, kept: liveness
+    path("metrics", metrics_view, name="metrics"),
 ]

@@ -12,8 +12,9 @@ from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.utils import timezone
 
-from deliveries import queue
+from deliveries import metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
 from deliveries.pipeline.outcome import Outcome
@@ -164,4 +165,5 @@ def outcomes_record(
             near_retries[math.ceil(outcome.retry_in)].append(delivery.id)
     for seconds, group in near_retries.items():
         queue.deliveries_enqueue(group, countdown=seconds)
+    metrics.attempts_count(results, now=timezone.now())
     return updated

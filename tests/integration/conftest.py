@@ -33,6 +33,8 @@ WORKER_SETTINGS = {
     "WEBHOOK_CIRCUIT_COOLDOWN": "1.5",
     "WEBHOOK_CIRCUIT_COOLDOWN_MAX": "4",
     "WEBHOOK_RETRY_AFTER_MAX": "10",
+    # Heartbeats (deliveries/liveness.py): a worker beats every 0.5 s.
+    "WORKER_HEARTBEAT_INTERVAL": "0.5",
     "LOG_LEVEL": "INFO",
 }
 

@@ -1,0 +1,181 @@
+"""Prometheus metrics counted where the work happens (docs/operations.md#metrics).
+
+Every process (gunicorn workers, Celery's prefork children) counts into its
+own memory-mapped files in PROMETHEUS_MULTIPROC_DIR (settings.py defaults it
+to VAR_DIR/metrics); the web's /metrics (webhooks_project/health.py) adds
+them up, so one scrape sees the whole host. Only counters and histograms
+live here: gauges (backlog, liveness) are computed at scrape time
+(deliveries/metrics_backlog.py), so a dead process leaves no stale gauge.
+
+Counting is cheap and batched: one increment per distinct label value per
+recorded batch, plus one histogram observation per attempt (two mmap writes,
+about a microsecond each).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import glob
+import os
+import socket
+from collections import Counter as Tally
+from collections.abc import Sequence
+
+from prometheus_client import Counter, Histogram, values
+
+from deliveries.http import ErrorClass
+from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
+from deliveries.pipeline.outcome import Outcome, Verdict
+
+# Files are named per process. A pid alone is not unique where containers
+# share the directory (each has its own pid 1), so the host name is part of
+# it; prometheus_client splits file names on "_", so it must hold none.
+HOST = socket.gethostname().replace("_", "-")
+
+
+def _process_id() -> str:
+    return f"{HOST}-{os.getpid()}"
+
+
+# Before any metric is made: whoever imported prometheus_client first (and
+# before or after PROMETHEUS_MULTIPROC_DIR was set), values go to the files.
+values.ValueClass = values.MultiProcessValue(process_identifier=_process_id)
+
+SECONDS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+LAG_SECONDS = (0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 1800, 3600, 14400, 86400)
+
+events_published_total = Counter(
+    "webhooks_events_published", "Events published (committed), by the API or from Python."
+)
+deliveries_created_total = Counter(
+    "webhooks_deliveries_created", "Deliveries created by published events (fan-out)."
+)
+delivery_outcomes_total = Counter(
+    "webhooks_delivery_outcomes",
+    "What each attempt made of its delivery: succeeded, failed (for good), retry, held.",
+    ["outcome"],
+)
+attempts_total = Counter(
+    "webhooks_attempts",
+    "Attempts by result class: 2xx..5xx for an HTTP answer, else the error class.",
+    ["result"],
+)
+attempt_duration_seconds = Histogram(
+    "webhooks_attempt_duration_seconds",
+    "Time of one attempt, request to response.",
+    buckets=SECONDS,
+)
+delivery_lag_seconds = Histogram(
+    "webhooks_delivery_lag_seconds",
+    "From publish to the end of the attempt that delivered it (retries included).",
+    buckets=LAG_SECONDS,
+)
+sweeper_requeued_total = Counter(
+    "webhooks_sweeper_requeued", "Due deliveries the sweeper queued again (no message in flight)."
+)
+sweeper_expired_leases_total = Counter(
+    "webhooks_sweeper_expired_leases", "Claims whose lease ran out (a worker died mid-attempt)."
+)
+purge_deleted_total = Counter("webhooks_purge_deleted", "Rows the purge deleted.", ["table"])
+api_request_duration_seconds = Histogram(
+    "webhooks_http_request_duration_seconds",
+    "Web requests by view name (never the raw path), method and status class.",
+    ["view", "method", "status"],
+    buckets=SECONDS,
+)
+
+# Every known label value exists from the start, at 0: a series that appears
+# only at its first increment hides that increment from rate() and increase().
+for _name in ("succeeded", "failed", "retry", "held"):
+    delivery_outcomes_total.labels(_name)
+for _name in (*(f"{n}xx" for n in range(1, 6)), *ErrorClass):
+    attempts_total.labels(_name)
+for _name in ("deliveries", "events"):
+    purge_deleted_total.labels(_name)
+
+_OUTCOMES: dict[str, str] = {
+    DeliveryStatus.SUCCEEDED: "succeeded",
+    DeliveryStatus.FAILED: "failed",
+}
+
+
+def outcome_name(outcome: Outcome) -> str:
+    """A delivery's outcome after one attempt, as the metric's label."""
+    if outcome.status in _OUTCOMES:
+        return _OUTCOMES[outcome.status]
+    return "held" if outcome.verdict == Verdict.GONE else "retry"
+
+
+def result_class(attempt: DeliveryAttempt) -> str:
+    """An attempt's result as a bounded label: an HTTP status class or the error class."""
+    if attempt.response_status is not None:
+        return f"{attempt.response_status // 100}xx"
+    return attempt.error_class or "unknown"
+
+
+def attempts_count(
+    results: Sequence[tuple[Delivery, DeliveryAttempt, Outcome]], *, now: dt.datetime
+) -> None:
+    """Count one recorded batch: one increment per distinct label value."""
+    outcomes: Tally[str] = Tally()
+    classes: Tally[str] = Tally()
+    for delivery, attempt, outcome in results:
+        name = outcome_name(outcome)
+        outcomes[name] += 1
+        classes[result_class(attempt)] += 1
+        attempt_duration_seconds.observe(attempt.duration_ms / 1000)
+        if name == "succeeded":
+            delivery_lag_seconds.observe((now - delivery.event.created_at).total_seconds())
+    for name, n in outcomes.items():
+        delivery_outcomes_total.labels(name).inc(n)
+    for name, n in classes.items():
+        attempts_total.labels(name).inc(n)
+
+
+def events_published(deliveries: int) -> None:
+    events_published_total.inc()
+    if deliveries:
+        deliveries_created_total.inc(deliveries)
+
+
+def sweep_count(*, requeued: int, expired: int) -> None:
+    if requeued:
+        sweeper_requeued_total.inc(requeued)
+    if expired:
+        sweeper_expired_leases_total.inc(expired)
+
+
+def purge_count(*, deliveries: int, events: int) -> None:
+    purge_deleted_total.labels("deliveries").inc(deliveries)
+    purge_deleted_total.labels("events").inc(events)
+
+
+def dead_processes_forget(path: str | None = None) -> int:
+    """Delete the metric files of this host's processes that are gone.
+
+    Run at each process's start (deliveries/apps.py): a restarted gunicorn
+    worker or Celery child would otherwise leave its files for ever, and
+    the directory grow with every restart. Its counts go with it, which
+    Prometheus reads as a counter reset (rate() handles those). Files of
+    other hosts (containers sharing the directory) are theirs to clean.
+    """
+    path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    removed = 0
+    for name in glob.glob(os.path.join(path, f"*_{HOST}-*.db")):
+        pid = name.rsplit("-", 1)[-1][: -len(".db")]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):  # another process was quicker
+                os.remove(name)
+                removed += 1
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, someone else's
+        return True
+    return True
