@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.db.models import Case, IntegerField, Value, When
 from django.urls import reverse
 from django.utils.safestring import SafeString, mark_safe
@@ -23,6 +24,7 @@ from django.utils.safestring import SafeString, mark_safe
 from console.base import state_badge
 from console.charts import traffic_svg
 from console.webhook_health import span, state_detail, state_title
+from deliveries import liveness
 from deliveries.overview import BACKLOG_CAP, backlog, traffic
 from deliveries.selectors import WindowCounts, webhook_health
 from hooks.health import Health as State
@@ -82,6 +84,36 @@ def webhooks_needing_attention(request, *, now: dt.datetime) -> tuple[list[Atten
     return rows, total
 
 
+@dataclass(frozen=True)
+class Liveness:
+    """Workers and beat alive or not, and the last purge (deliveries.liveness:
+    heartbeats the workers write, the sweep's and the purge's last runs)."""
+
+    workers: list[liveness.WorkerBeat]
+    last_sweep: dt.datetime | None
+    beat_alive: bool
+    purge: liveness.PurgeRun | None
+    purge_late: bool
+
+
+def platform_liveness(*, now: dt.datetime) -> Liveness:
+    last_sweep = liveness.beat_last_sweep()
+    purge = liveness.last_purge()
+    # Beat sends the sweeper every WEBHOOK_SWEEP_INTERVAL: readiness's bound
+    # (webhooks_project/health.py) says when its silence means beat is down.
+    sweep_bound = dt.timedelta(seconds=settings.HEALTH_SWEEP_STALE_AFTER)
+    # The purge runs every WEBHOOK_PURGE_INTERVAL; two missed runs is late
+    # (or an operator disabled it in Schedules).
+    purge_bound = dt.timedelta(seconds=2 * settings.WEBHOOK_PURGE_INTERVAL)
+    return Liveness(
+        workers=liveness.workers_alive(now=now),
+        last_sweep=last_sweep,
+        beat_alive=last_sweep is not None and now - last_sweep <= sweep_bound,
+        purge=purge,
+        purge_late=purge is None or now - purge.finished_at > purge_bound,
+    )
+
+
 def dashboard_context(request, *, now: dt.datetime) -> dict:
     attention, attention_total = webhooks_needing_attention(request, now=now)
     context: dict = {
@@ -105,5 +137,7 @@ def dashboard_context(request, *, now: dt.datetime) -> dict:
         traffic=day,
         traffic_chart=chart,
         success_rate=None if day.success_rate is None else 100 * day.success_rate,
+        alive=platform_liveness(now=now),
+        sweep_stale_after=settings.HEALTH_SWEEP_STALE_AFTER,
     )
     return context

@@ -11,8 +11,6 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from django.db.models import Min
-
 from deliveries.models import Delivery, DeliveryStatus
 
 BACKLOG_CAP = 10_000
@@ -22,8 +20,12 @@ HOURLY_CAP = 10_000
 
 @dataclass(frozen=True)
 class Backlog:
-    """Pending deliveries whose time has come (the sweeper's
-    `delivery_pending_due` partial index answers both figures)."""
+    """Pending deliveries whose time has come, of enabled webhooks: the rule
+    of the `webhooks_deliveries_due` metric (deliveries/gauges.py), so the
+    dashboard and the alert agree. A disabled webhook's deliveries wait, due,
+    until it is enabled, and would look like a backlog for ever; a circuit's
+    held ones are due only at their probe. The sweeper's `delivery_pending_due`
+    partial index answers both figures."""
 
     due: int  # counted up to BACKLOG_CAP + 1
     oldest_due_at: dt.datetime | None
@@ -37,9 +39,16 @@ class Backlog:
 
 
 def backlog(*, now: dt.datetime) -> Backlog:
-    due = Delivery.objects.filter(status=DeliveryStatus.PENDING, next_attempt_at__lte=now)
-    count = due.order_by()[: BACKLOG_CAP + 1].count()
-    oldest = due.aggregate(oldest=Min("next_attempt_at"))["oldest"] if count else None
+    due = Delivery.objects.filter(
+        status=DeliveryStatus.PENDING, next_attempt_at__lte=now, webhook__enabled=True
+    )
+    count = due.order_by().values("pk")[: BACKLOG_CAP + 1].count()
+    # The first entry of the index, not MIN() over a join.
+    oldest = (
+        due.order_by("next_attempt_at").values_list("next_attempt_at", flat=True).first()
+        if count
+        else None
+    )
     return Backlog(due=count, oldest_due_at=oldest)
 
 
