@@ -1,4 +1,4 @@
-from django.apps import AppConfig
+from django.apps import AppConfig, apps
 from django.contrib.admin import apps as admin_apps
 
 
@@ -12,6 +12,11 @@ class ConsoleConfig(AppConfig):
     default = True  # the "console" entry of INSTALLED_APPS (this module has two configs)
     name = "console"
     verbose_name = "Operations console"
+
+    def ready(self) -> None:
+        # django-celery-beat's pages are the console's "Schedules" (its menu
+        # section, console.site.MENU): the same name in breadcrumbs and titles.
+        apps.get_app_config("django_celery_beat").verbose_name = "Schedules"
 
 
 class ConsoleAdminConfig(admin_apps.AdminConfig):

@@ -1,28 +1,27 @@
-"""One way to show a time in the console: compact ("1 Dec 14:13:37", the
-year added when it is not this year's), in UTC as everything here is, with
-the full time (ISO 8601, UTC, to the microsecond) on hover and in the
-`<time datetime>` attribute, so it can be copied exactly.
+"""One way to show a time in the console: compact ("1 Dec 2026 14:13:37"),
+in UTC as everything here is, with the full time (ISO 8601, UTC, to the
+microsecond) on hover and in the `<time datetime>` attribute, so it can be
+copied exactly.
 
 Django's own rendering ("Dec. 1, 2026, 2:13 p.m.") is replaced wherever
 the console shows a time: list columns, object pages, its templates (the
-`moment` filter, console/templatetags/console.py).
+`moment` filter, console/templatetags/console.py). Pages the console does
+not draw (users, tokens, periodic tasks) get the same form without the
+hover, from Django's formats (console/formats/en/formats.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import SafeString
 
 
-def compact(value: dt.datetime, *, now: dt.datetime | None = None) -> str:
-    """`1 Dec 14:13:37`, or `1 Dec 2025 14:13:37` outside the current year (UTC)."""
+def compact(value: dt.datetime) -> str:
+    """`1 Dec 2026 14:13:37`, in UTC (Django's "j M Y H:i:s")."""
     value = value.astimezone(dt.UTC)
-    now = (now or timezone.now()).astimezone(dt.UTC)
-    day = f"{value.day} {value:%b}" if value.year == now.year else f"{value.day} {value:%b %Y}"
-    return f"{day} {value:%H:%M:%S}"
+    return f"{value.day} {value:%b %Y %H:%M:%S}"
 
 
 def iso(value: dt.datetime) -> str:

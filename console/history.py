@@ -5,8 +5,9 @@ lists are read-only, ordered by an index, never counted whole
 (CappedPaginator), and free of facet counts. Deleting deliveries goes through
 deliveries.removal, as the API's does.
 
-Django finds the pagination, actions and search form templates of these pages
-by the models' app label: console/templates/admin/deliveries/.
+Django finds the actions and search form templates of these pages by the
+models' app label (console/templates/admin/deliveries/); the pagination line,
+"more than …" past the cap, is every list's (console/templates/admin/pagination.html).
 """
 
 from __future__ import annotations

@@ -39,7 +39,6 @@ HIDDEN = {
     ("django_celery_beat", name)
     for name in ("clockedschedule", "crontabschedule", "intervalschedule", "solarschedule")
 }
-APP_NAMES = {"django_celery_beat": "Schedules"}
 
 
 def menu(apps: list[dict]) -> list[dict]:
@@ -90,8 +89,6 @@ class ConsoleSite(admin.AdminSite):
 
     def get_app_list(self, request, app_label=None):
         apps = super().get_app_list(request, app_label)
-        for app in apps:
-            app["name"] = APP_NAMES.get(app["app_label"], app["name"])
         return apps if app_label else menu(apps)
 
     def index(self, request, extra_context=None) -> TemplateResponse:

@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.utils.html import format_html
 
 from console.base import TenantAdmin
+from console.dates import time_field
 from deliveries import teardown
 from hooks.models import Account, Domain, Membership, Webhook
 from hooks.permissions import request_actor
@@ -33,9 +34,10 @@ class RootOnlyAdmin(TenantAdmin):
 class DomainAdmin(TenantAdmin):
     """The domain tree, drawn by indenting each domain under its parent."""
 
-    list_display = ["tree", "account_count", "created_at"]
+    list_display = ["tree", "account_count", "created"]
     search_fields = ["name"]
-    readonly_fields = ["path", "created_at"]
+    readonly_fields = ["path", "created"]
+    created = time_field("created_at", "created", ordering=False)
 
     def get_readonly_fields(self, request, obj=None):
         # A domain's path is set once, from its parent: moving a domain would
@@ -107,7 +109,8 @@ class DomainAdmin(TenantAdmin):
 
 @admin.register(Account)
 class AccountAdmin(TenantAdmin):
-    list_display = ["name", "domain", "created_at"]
+    list_display = ["name", "domain", "created"]
+    created = time_field("created_at", "created")
     list_select_related = ["domain"]
     search_fields = ["name", "domain__name"]
     list_filter = ["domain"]

@@ -118,6 +118,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# https://docs.djangoproject.com/en/5.2/ref/settings/#format-module-path
+# Times as the console shows them everywhere: "1 Dec 2026 14:13:37" (console.dates).
+FORMAT_MODULE_PATH = ["console.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

@@ -251,6 +251,7 @@ def test_the_sweeper_and_the_purge_are_periodic_tasks_an_operator_can_edit(
     rows = page.locator("#result_list tbody tr")
     expect(rows.filter(has_text="sweep-deliveries")).to_have_count(1)
     expect(rows.filter(has_text="purge-deliveries")).to_have_count(1)
+    assert_nothing_clipped(page)
     screenshot("periodic-tasks")
 
     # And the purge can be switched off there

@@ -23,9 +23,9 @@ from tests.live import wait_until
 
 pytestmark = pytest.mark.browser
 
-# What the console shows for a time: "1 Dec 14:13:37" (console.dates), the
-# full ISO time on hover.
-COMPACT = re.compile(r"^\d{1,2} [A-Z][a-z]{2}( \d{4})? \d\d:\d\d:\d\d$")
+# What the console shows for a time: "1 Dec 2026 14:13:37" (console.dates),
+# the full ISO time on hover.
+COMPACT = re.compile(r"^\d{1,2} [A-Z][a-z]{2} \d{4} \d\d:\d\d:\d\d$")
 ISO = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?Z$")
 
 
@@ -202,6 +202,16 @@ def test_the_event_list_shows_short_ids_on_one_line(page, login, screenshot, pla
         box = cell.bounding_box()
         assert box is not None and box["height"] < 24 and box["width"] < 110
     screenshot("event-list")
+
+
+def test_the_event_page_shows_its_times_in_the_one_format(page, login, screenshot, platform):
+    delivery = platform["deliveries"][2]  # failed, to "billing"
+    login(page)
+    page.goto(f"/admin/deliveries/event/{delivery.event_id}/change/")
+    for shown in page.locator("div.field-created time, #event-deliveries time").all():
+        assert COMPACT.match(shown.inner_text()) and ISO.match(shown.get_attribute("title") or "")
+    assert_nothing_clipped(page, "#event-deliveries table")
+    screenshot("event-page-failed")
 
 
 def test_the_delivery_page_title_says_what_was_sent_where(page, login, screenshot, platform):
