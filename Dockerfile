@@ -11,7 +11,7 @@ COPY console ./console
 COPY manage.py ./
 RUN pip install --no-cache-dir . \
     && useradd --system --home /app webhooks \
-    && mkdir -p "$VAR_DIR" && chown webhooks "$VAR_DIR" \
+    && mkdir -p "$VAR_DIR/metrics" && chown -R webhooks "$VAR_DIR" \
     && python manage.py collectstatic --noinput
 USER webhooks
 EXPOSE 8000

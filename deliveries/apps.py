@@ -8,7 +8,8 @@ class DeliveriesConfig(AppConfig):
 
     def ready(self) -> None:
         # Every process (web worker, Celery worker, command) starts here:
-        # the metric files of this host's dead processes go (deliveries/metrics.py).
+        # the metric files of this host's dead processes are folded into one
+        # (deliveries/metrics.py).
         from deliveries import metrics
 
-        metrics.dead_processes_forget()
+        metrics.dead_processes_fold()

@@ -4,7 +4,8 @@ A real heartbeat, not a guess from queue activity: each worker node writes
 its row every WORKER_HEARTBEAT_INTERVAL from its consumer's own timer (the
 `WorkerHeartbeat` bootstep below, added in webhooks_project/celery.py), so
 the beats stop when the worker stops consuming: stopped, killed, or cut off
-from Redis. The sweep and purge tasks stamp their row when they finish.
+from Redis. Beat stamps its own row as it schedules (webhooks_project/beat.py);
+the sweep and purge tasks stamp theirs when they finish.
 Readiness (webhooks_project/health.py), the metrics and the console read
 them here. Nothing is written per delivery: a handful of rows, on timers.
 """
@@ -66,6 +67,20 @@ def worker_beat(*, hostname: str, pid: int, now: dt.datetime | None = None) -> N
 def worker_forget(*, hostname: str, pid: int) -> None:
     """A worker shutting down says so: it is absent at once, not after the stale bound."""
     Heartbeat.objects.filter(kind=HeartbeatKind.WORKER, hostname=hostname, pid=pid).delete()
+
+
+def beat_tick(*, hostname: str, pid: int, now: dt.datetime | None = None) -> None:
+    """Record that this beat process is scheduling (webhooks_project/beat.py)."""
+    _stamp(HeartbeatKind.BEAT, hostname=hostname, pid=pid, now=now or timezone.now())
+
+
+def beat_last_tick(*, hostname: str | None = None) -> dt.datetime | None:
+    """When a beat process (on this host, if given) last showed it is scheduling."""
+    rows = Heartbeat.objects.filter(kind=HeartbeatKind.BEAT)
+    if hostname is not None:
+        rows = rows.filter(hostname=hostname)
+    row = rows.order_by("-last_seen").first()
+    return row.last_seen if row else None
 
 
 def sweep_record(*, now: dt.datetime | None = None) -> None:

@@ -16,13 +16,15 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import fcntl
 import glob
 import os
 import socket
 from collections import Counter as Tally
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
 from prometheus_client import Counter, Histogram, values
+from prometheus_client.mmap_dict import MmapedDict
 
 from deliveries.http import ErrorClass
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus
@@ -94,6 +96,8 @@ for _name in (*(f"{n}xx" for n in range(1, 6)), *ErrorClass):
 for _name in ("deliveries", "events"):
     purge_deleted_total.labels(_name)
 
+_EVENT = Delivery._meta.get_field("event")
+
 _OUTCOMES: dict[str, str] = {
     DeliveryStatus.SUCCEEDED: "succeeded",
     DeliveryStatus.FAILED: "failed",
@@ -125,7 +129,8 @@ def attempts_count(
         outcomes[name] += 1
         classes[result_class(attempt)] += 1
         attempt_duration_seconds.observe(attempt.duration_ms / 1000)
-        if name == "succeeded":
+        # The pipeline loads each delivery's event; never a query here for it.
+        if name == "succeeded" and _EVENT.is_cached(delivery):
             delivery_lag_seconds.observe((now - delivery.event.created_at).total_seconds())
     for name, n in outcomes.items():
         delivery_outcomes_total.labels(name).inc(n)
@@ -151,24 +156,54 @@ def purge_count(*, deliveries: int, events: int) -> None:
     purge_deleted_total.labels("events").inc(events)
 
 
-def dead_processes_forget(path: str | None = None) -> int:
-    """Delete the metric files of this host's processes that are gone.
+@contextlib.contextmanager
+def files_locked(path: str, *, exclusive: bool) -> Iterator[None]:
+    """Scrapes read the files under a shared lock, a fold writes them under
+    an exclusive one: no scrape sees a dead process's counts twice or not at all."""
+    with open(os.path.join(path, ".fold.lock"), "a+b") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def dead_processes_fold(path: str | None = None) -> int:
+    """Fold the metric files of this host's dead processes into the host's archive.
 
     Run at each process's start (deliveries/apps.py): a restarted gunicorn
-    worker or Celery child would otherwise leave its files for ever, and
-    the directory grow with every restart. Its counts go with it, which
-    Prometheus reads as a counter reset (rate() handles those). Files of
-    other hosts (containers sharing the directory) are theirs to clean.
+    worker or Celery child would otherwise leave its files for ever, and the
+    directory grow with every restart. Deleting them would make the host's
+    totals drop, which Prometheus reads as a counter reset (and rate() as a
+    burst of everything counted so far); added to `<type>_<host>-archive.db`
+    instead, the totals never go down. Counters and histograms only: their
+    values add up (there are no gauges in the files: deliveries/gauges.py).
+    Files of other hosts (containers sharing the directory) are theirs.
     """
     path = path or os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
-    removed = 0
-    for name in glob.glob(os.path.join(path, f"*_{HOST}-*.db")):
-        pid = name.rsplit("-", 1)[-1][: -len(".db")]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):  # another process was quicker
+    folded = 0
+    with files_locked(path, exclusive=True):
+        for typ in ("counter", "histogram"):
+            dead = [
+                name
+                for name in glob.glob(os.path.join(path, f"{typ}_{HOST}-*.db"))
+                if (pid := name.rsplit("-", 1)[-1][: -len(".db")]).isdigit()
+                and not _alive(int(pid))
+            ]
+            if not dead:
+                continue
+            archive = MmapedDict(os.path.join(path, f"{typ}_{HOST}-archive.db"))
+            try:
+                for name in dead:
+                    for key, value, timestamp, _ in MmapedDict.read_all_values_from_file(name):
+                        total, _ = archive.read_value(key)
+                        archive.write_value(key, total + value, timestamp)
+            finally:
+                archive.close()
+            for name in dead:
                 os.remove(name)
-                removed += 1
-    return removed
+            folded += len(dead)
+    return folded
 
 
 def _alive(pid: int) -> bool:

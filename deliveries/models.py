@@ -209,6 +209,7 @@ class DeliveryAttempt(models.Model):
 
 class HeartbeatKind(models.TextChoices):
     WORKER = "worker", "Worker"
+    BEAT = "beat", "Beat"
     SWEEP = "sweep", "Sweep"
     PURGE = "purge", "Purge"
 
@@ -216,15 +217,20 @@ class HeartbeatKind(models.TextChoices):
 class Heartbeat(models.Model):
     """A sign of life, overwritten in place (deliveries/liveness.py).
 
-    One row per worker node, one for the sweeper's last run, one for the
-    purge's: a handful of rows, written on timers, never per delivery.
+    One row per worker node and per beat process, one for the sweeper's
+    last run, one for the purge's: a handful of rows, written on timers,
+    never per delivery.
     """
 
     kind = models.CharField(max_length=16, choices=HeartbeatKind.choices)
     hostname = models.CharField(
-        max_length=255, blank=True, help_text="The Celery node name (celery@host); empty for runs."
+        max_length=255,
+        blank=True,
+        help_text="Workers: the Celery node name (celery@host); beat: the host; runs: empty.",
     )
-    pid = models.PositiveIntegerField(default=0, help_text="The worker's main process; 0 for runs.")
+    pid = models.PositiveIntegerField(
+        default=0, help_text="The worker's main process, or beat's; 0 for runs."
+    )
     last_seen = models.DateTimeField(help_text="When it last beat (or the run finished).")
     rows_deleted = models.PositiveBigIntegerField(
         null=True, blank=True, help_text="Purge runs: deliveries and events deleted."

@@ -26,12 +26,17 @@ from deliveries.gauges import DatabaseGauges
 METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
 
 
-def registry() -> CollectorRegistry:
-    """What one scrape reads: all processes' files, then the database gauges."""
-    registry = CollectorRegistry()
-    MultiProcessCollector(registry, path=str(settings.PROMETHEUS_MULTIPROC_DIR))
-    registry.register(DatabaseGauges())
-    return registry
+def exposition() -> bytes:
+    """What one scrape reads: all processes' files (under the lock that keeps
+    a fold from being seen half done), then the database gauges (outside it)."""
+    files = CollectorRegistry()
+    path = str(settings.PROMETHEUS_MULTIPROC_DIR)
+    MultiProcessCollector(files, path=path)
+    with metrics.files_locked(path, exclusive=False):
+        counted = generate_latest(files)
+    database = CollectorRegistry()
+    database.register(DatabaseGauges())
+    return counted + generate_latest(database)
 
 
 def _authorized(request: HttpRequest) -> bool:
@@ -54,7 +59,7 @@ def metrics_view(request: HttpRequest) -> HttpResponse:
         )
         response["WWW-Authenticate"] = 'Bearer realm="metrics"'
         return response
-    return HttpResponse(generate_latest(registry()), content_type=CONTENT_TYPE_LATEST)
+    return HttpResponse(exposition(), content_type=CONTENT_TYPE_LATEST)
 
 
 class RequestMetrics:

@@ -14,9 +14,9 @@ class Migration(migrations.Migration):
             name='Heartbeat',
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('kind', models.CharField(choices=[('worker', 'Worker'), ('sweep', 'Sweep'), ('purge', 'Purge')], max_length=16)),
-                ('hostname', models.CharField(blank=True, help_text='The Celery node name (celery@host); empty for runs.', max_length=255)),
-                ('pid', models.PositiveIntegerField(default=0, help_text="The worker's main process; 0 for runs.")),
+                ('kind', models.CharField(choices=[('worker', 'Worker'), ('beat', 'Beat'), ('sweep', 'Sweep'), ('purge', 'Purge')], max_length=16)),
+                ('hostname', models.CharField(blank=True, help_text='Workers: the Celery node name (celery@host); beat: the host; runs: empty.', max_length=255)),
+                ('pid', models.PositiveIntegerField(default=0, help_text="The worker's main process, or beat's; 0 for runs.")),
                 ('last_seen', models.DateTimeField(help_text='When it last beat (or the run finished).')),
                 ('rows_deleted', models.PositiveBigIntegerField(blank=True, help_text='Purge runs: deliveries and events deleted.', null=True)),
             ],

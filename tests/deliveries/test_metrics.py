@@ -7,6 +7,9 @@ import sys
 
 import pytest
 from django.utils import timezone
+from prometheus_client import CollectorRegistry
+from prometheus_client.mmap_dict import MmapedDict, mmap_key
+from prometheus_client.multiprocess import MultiProcessCollector
 
 from deliveries import metrics
 from deliveries.http import ErrorClass, SendResult
@@ -118,19 +121,66 @@ def test_counters_go_to_per_process_files_named_with_host_and_pid(settings):
     assert "_" not in metrics.HOST
 
 
-def test_the_files_of_dead_processes_of_this_host_are_deleted(tmp_path):
-    dead = subprocess.run(
+def dead_pid() -> int:
+    done = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],
         check=True,
         capture_output=True,
         text=True,
-    ).stdout.strip()
-    mine = f"counter_{metrics.HOST}-{os.getpid()}.db"
-    gone = f"histogram_{metrics.HOST}-{dead}.db"
-    other_host = f"counter_otherhost-{dead}.db"
-    for name in (mine, gone, other_host):
-        (tmp_path / name).write_bytes(b"")
+    )
+    return int(done.stdout)
 
-    assert metrics.dead_processes_forget(str(tmp_path)) == 1
 
-    assert sorted(os.listdir(tmp_path)) == sorted([mine, other_host])
+def counted(path) -> dict:
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry, path=str(path))
+    return {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for family in registry.collect()
+        for s in family.samples
+    }
+
+
+def test_the_files_of_dead_processes_are_folded_and_the_totals_stay(tmp_path):
+    key = mmap_key("webhooks_attempts", "webhooks_attempts_total", ["result"], ["2xx"], "h")
+    dead, alive = dead_pid(), os.getpid()
+
+    def write(name, value):
+        f = MmapedDict(str(tmp_path / name))
+        f.write_value(key, value, 0.0)
+        f.close()
+
+    write(f"counter_{metrics.HOST}-{dead}.db", 5)
+    write(f"counter_{metrics.HOST}-{alive}.db", 2)
+    write(f"counter_otherhost-{dead}.db", 1)  # another container's: its own business
+    before = counted(tmp_path)
+
+    assert metrics.dead_processes_fold(str(tmp_path)) == 1
+    write(f"counter_{metrics.HOST}-{dead}.db", 3)  # that pid lived and died again
+    assert metrics.dead_processes_fold(str(tmp_path)) == 1
+
+    assert sorted(p.name for p in tmp_path.glob("*.db")) == sorted(
+        [
+            f"counter_{metrics.HOST}-archive.db",
+            f"counter_{metrics.HOST}-{alive}.db",
+            f"counter_otherhost-{dead}.db",
+        ]
+    )
+    total = ("webhooks_attempts_total", (("result", "2xx"),))
+    assert before[total] == 8
+    assert counted(tmp_path)[total] == 11  # 5 + 3 folded, 2 alive, 1 elsewhere
+
+
+@pytest.mark.django_db
+def test_counting_never_queries(django_assert_num_queries):
+    delivery = DeliveryFactory(status=DeliveryStatus.SENDING, attempts=1)
+    bare = type(delivery).objects.get(pk=delivery.pk)  # its event not loaded
+    attempt = attempt_build(bare, "http://x/", [], SendResult(status_code=200), timezone.now())
+    lagged = histogram_count(metrics.delivery_lag_seconds)
+
+    with django_assert_num_queries(0):
+        metrics.attempts_count(
+            [(bare, attempt, outcome(DeliveryStatus.SUCCEEDED))], now=timezone.now()
+        )
+
+    assert histogram_count(metrics.delivery_lag_seconds) == lagged  # no lag without its event

@@ -53,3 +53,27 @@ def test_web_runs_gunicorn_with_the_projects_settings():
     assert command[command.index("-c") + 1] == "python:webhooks_project.gunicorn_conf"
     # Threads that keep clients' connections open: a sync worker closes each.
     assert gunicorn_conf.worker_class == "gthread" and gunicorn_conf.threads > 1
+
+
+def test_web_worker_and_beat_have_healthchecks_of_their_own():
+    services = load()["services"]
+    for name in ("web", "worker", "beat"):
+        check = services[name]["healthcheck"]
+        assert check["test"] == ["CMD", "python", "manage.py", "healthcheck", name]
+        assert check["interval"] and check["retries"] >= 1
+    assert "healthcheck" not in services["migrate"]  # a one-shot job
+
+
+def test_web_and_workers_share_the_metrics_directory():
+    # The web's /metrics adds up the files every process writes there.
+    services = load()["services"]
+    for name in ("web", "worker"):
+        env = services[name]["environment"]
+        assert f"metrics:{env['PROMETHEUS_MULTIPROC_DIR']}" in services[name]["volumes"]
+    assert "metrics" in load()["volumes"]
+
+
+def test_the_healthcheck_command_exists():
+    from django.core.management import get_commands
+
+    assert get_commands()["healthcheck"] == "deliveries"
