@@ -92,6 +92,7 @@ class Liveness:
     workers: list[liveness.WorkerBeat]
     last_sweep: dt.datetime | None
     beat_alive: bool
+    beat_tick: dt.datetime | None  # beat's own heartbeat, as it schedules
     purge: liveness.PurgeRun | None
     purge_late: bool
 
@@ -108,6 +109,7 @@ def platform_liveness(*, now: dt.datetime) -> Liveness:
     return Liveness(
         workers=liveness.workers_alive(now=now),
         last_sweep=last_sweep,
+        beat_tick=liveness.beat_last_tick(),
         beat_alive=last_sweep is not None and now - last_sweep <= sweep_bound,
         purge=purge,
         purge_late=purge is None or now - purge.finished_at > purge_bound,

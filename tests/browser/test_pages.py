@@ -286,6 +286,7 @@ def test_the_dashboard_shows_workers_and_beat_alive(
     expect(page.locator("#workers .dash-figure")).to_have_text(re.compile(r"^\d+ alive$"))
     expect(page.locator("#workers .worker").first).to_contain_text(re.compile(r"\(pid \d+\)"))
     expect(page.locator("#beat .dash-figure")).to_have_text("alive")
+    expect(page.locator("#beat .beat-tick time")).to_have_attribute("title", ISO)
     expect(page.locator("#beat")).not_to_have_class(re.compile("dash-warn"))
     assert_nothing_clipped(page, "#attention table")
     screenshot("dashboard")

@@ -69,14 +69,17 @@ def test_workers_beat_and_purge_come_from_their_heartbeats(root, db, settings):
     )
     liveness.worker_beat(hostname="celery@w1", pid=7, now=now)
     liveness.sweep_record(now=now - dt.timedelta(seconds=5))
+    liveness.beat_tick(hostname="beat@b1", pid=8, now=now - dt.timedelta(seconds=2))
     liveness.purge_record(rows_deleted=12, now=now - dt.timedelta(minutes=10))
     alive = dashboard.platform_liveness(now=now)
     assert [w.hostname for w in alive.workers] == ["celery@w1"]
     assert alive.beat_alive and alive.purge.rows_deleted == 12 and not alive.purge_late
+    assert alive.beat_tick == now - dt.timedelta(seconds=2)
     later = now + dt.timedelta(seconds=settings.HEALTH_SWEEP_STALE_AFTER + 1)
     assert not dashboard.platform_liveness(now=later).beat_alive
     page = text(root.get(INDEX))
     assert "celery@w1 (pid 7)" in page and "12 rows deleted" in page
+    assert "beat itself last ticked" in page
 
 
 def test_the_dashboard_costs_a_fixed_number_of_queries(root, hooks):
