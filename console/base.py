@@ -73,6 +73,18 @@ def state_badge(state: str, *, title: str = "") -> str:
     )
 
 
+def short_id(value: uuid.UUID | str) -> str:
+    """An id on one line: its first 8 characters shown, all of it on hover,
+    and all of it copied (the rest is in the page, clipped by console.css)."""
+    full = str(value)
+    return format_html(
+        '<span class="short-id" title="{}">{}<span class="id-rest">{}</span></span>',
+        full,
+        full[:8],
+        full[8:],
+    )
+
+
 def pretty_json(value) -> str:
     # Keys in their own order: an envelope reads as it was sent.
     return json.dumps(value, indent=2, ensure_ascii=False)
@@ -208,3 +220,8 @@ class TenantAdmin(admin.ModelAdmin):
     def cascaded_webhooks(self, objs) -> QuerySet | None:
         """Webhooks deleting `objs` deletes too (None: no webhook goes)."""
         return None
+
+
+def counted(n: int, singular: str, plural: str | None = None) -> str:
+    """`1 delivery`, `2 deliveries`, `1 webhook`, `3 webhooks`: never `1 deliveries`."""
+    return f"{n:,} {singular if n == 1 else plural or singular + 's'}"

@@ -1,16 +1,25 @@
-"""Server-side SVG chart of a webhook's activity: the console needs no
-JavaScript library and no internet to draw it."""
+"""Server-side SVG charts: a webhook's activity (its page) and the whole
+platform's traffic (the dashboard). The console needs no JavaScript library
+and no internet to draw them."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from html import escape
 
+from deliveries.overview import HOURLY_CAP, Traffic
 from deliveries.selectors import Bucket
 
 WIDTH, HEIGHT = 720, 220
 LEFT, RIGHT, TOP, BOTTOM = 44, 52, 14, 34
-COLOURS = {"succeeded": "#2e7d32", "failed": "#c62828", "pending": "#9e9e9e", "latency": "#1565c0"}
+COLOURS = {
+    "succeeded": "#2e7d32",
+    "failed": "#c62828",
+    "pending": "#9e9e9e",
+    "unfinished": "#9e9e9e",
+    "latency": "#1565c0",
+    "rate": "#1565c0",
+}
 
 
 def _nice_ceiling(value: float) -> float:
@@ -87,5 +96,82 @@ def activity_svg(buckets: Sequence[Bucket]) -> str:
             f'font-size="10">{label}</text>'
         )
         legend_x += 110
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+def _count_text(count: int) -> str:
+    return f"more than {HOURLY_CAP:,}" if count > HOURLY_CAP else f"{count:,}"
+
+
+def traffic_svg(traffic: Traffic) -> str:
+    """Stacked bars of deliveries per hour (succeeded, failed, unfinished) on
+    the left axis, and each hour's success rate (of its finished deliveries)
+    as a line on the right axis, 0 to 100 %."""
+    plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
+    hours = traffic.hours
+    slot = plot_w / max(len(hours), 1)
+    top = _nice_ceiling(max((h.succeeded + h.failed + h.unfinished for h in hours), default=0))
+    rate = COLOURS["rate"]
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {WIDTH} {HEIGHT}" '
+        f'width="{WIDTH}" height="{HEIGHT}" role="img" class="traffic-chart" '
+        'aria-label="Deliveries per hour by outcome, and the success rate">',
+        f'<rect x="{LEFT}" y="{TOP}" width="{plot_w}" height="{plot_h}" fill="none" '
+        'stroke="#ccc"/>',
+        f'<text x="{LEFT - 6}" y="{TOP + 4}" text-anchor="end" font-size="10">{top:g}</text>',
+        f'<text x="{LEFT - 6}" y="{TOP + plot_h}" text-anchor="end" font-size="10">0</text>',
+        f'<text x="{LEFT + plot_w + 6}" y="{TOP + 4}" font-size="10" fill="{rate}">100 %</text>',
+        f'<text x="{LEFT + plot_w + 6}" y="{TOP + plot_h}" font-size="10" fill="{rate}">0 %</text>',
+    ]
+    points = []
+    for i, hour in enumerate(hours):
+        x = LEFT + i * slot
+        y = TOP + plot_h
+        label = hour.start.strftime("%H:00")
+        for name in ("succeeded", "failed", "unfinished"):
+            count = getattr(hour, name)
+            if not count:
+                continue
+            h = plot_h * count / top
+            y -= h
+            parts.append(
+                f'<rect x="{x + 1:.1f}" y="{y:.1f}" width="{max(slot - 2, 1):.1f}" '
+                f'height="{h:.1f}" fill="{COLOURS[name]}"><title>{escape(label)} UTC: '
+                f"{_count_text(count)} {name}</title></rect>"
+            )
+        finished = hour.succeeded + hour.failed
+        if finished:
+            share = hour.succeeded / finished
+            cx, cy = x + slot / 2, TOP + plot_h - plot_h * share
+            points.append(f"{cx:.1f},{cy:.1f}")
+            parts.append(
+                f'<circle cx="{cx:.1f}" cy="{cy:.1f}" r="2.5" fill="{rate}"><title>'
+                f"{escape(label)} UTC: {100 * share:.1f} % of {_count_text(finished)} "
+                "finished succeeded</title></circle>"
+            )
+        if i % 3 == 0:
+            parts.append(
+                f'<text x="{x + slot / 2:.1f}" y="{HEIGHT - BOTTOM + 14}" '
+                f'text-anchor="middle" font-size="10">{escape(label)}</text>'
+            )
+    if len(points) > 1:
+        parts.append(
+            f'<polyline points="{" ".join(points)}" fill="none" stroke="{rate}" '
+            'stroke-width="1.5"/>'
+        )
+    legend_x = LEFT
+    for name, text in (
+        ("succeeded", "succeeded"),
+        ("failed", "failed"),
+        ("unfinished", "pending or sending"),
+        ("rate", "success rate"),
+    ):
+        parts.append(
+            f'<rect x="{legend_x}" y="{HEIGHT - 12}" width="10" height="10" '
+            f'fill="{COLOURS[name]}"/><text x="{legend_x + 14}" y="{HEIGHT - 3}" '
+            f'font-size="10">{text}</text>'
+        )
+        legend_x += 130
     parts.append("</svg>")
     return "".join(parts)

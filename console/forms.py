@@ -10,8 +10,30 @@ from django.core.exceptions import ValidationError
 from hooks.destinations import DestinationError, check_payload_url
 from hooks.errors import ScopeError
 from hooks.event_filters import FilterMatch, FilterMode, filter_rule, validate_event_filters
-from hooks.models import Webhook
+from hooks.models import Account, Role, Webhook
+from hooks.permissions import Actor
 from hooks.services import check_secret, webhook_check_scope
+
+PASSWORD_HELP = "HTTP basic auth password. Never shown back."
+
+
+def default_account(actor: Actor | None) -> Account | None:
+    """The account a new webhook is for unless the operator picks another:
+    theirs, as the API defaults it. A root admin with no membership (a
+    `createsuperuser` login) acts for the root domain's admin account, as
+    CloudStack's root admin does: the top-level domain's account named
+    "admin", else one whose member is a root admin; none if neither exists."""
+    if actor is None:
+        return None
+    if actor.account is not None:
+        return actor.account
+    if not actor.is_root:
+        return None
+    top = Account.objects.filter(domain__parent__isnull=True).order_by("created_at")
+    return (
+        top.filter(name="admin").first()
+        or top.filter(members__role=Role.ROOT_ADMIN).distinct().first()
+    )
 
 
 class PatternsField(forms.CharField):
@@ -64,7 +86,7 @@ class FilterRulesField(forms.CharField):
 
 
 class WebhookForm(forms.ModelForm):
-    actor = None  # set per request by WebhookAdmin.get_form
+    actor = None  # set per request by WebhookAdmin.get_form (an Actor)
 
     event_types = PatternsField(
         required=False,
@@ -90,8 +112,7 @@ class WebhookForm(forms.ModelForm):
         required=False,
         strip=False,
         widget=forms.PasswordInput(render_value=False),
-        help_text="HTTP basic auth password. Never shown back; leave empty to keep the "
-        "current one.",
+        help_text=f"{PASSWORD_HELP} Leave empty to keep the current one.",
     )
     clear_auth_password = forms.BooleanField(label="Remove the listener password", required=False)
 
@@ -138,7 +159,12 @@ class WebhookForm(forms.ModelForm):
             "Owner domain; for domain scope, the subtree whose events are sent. "
             "Empty: the account's domain."
         )
-        if not self.instance.pk or not self.instance.auth_password:
+        # A new webhook has its pk already (a uuid7 default): ask the state.
+        adding = self.instance._state.adding
+        if adding:
+            self.fields["new_auth_password"].help_text = f"{PASSWORD_HELP} Empty: none."
+            self.fields["account"].initial = default_account(self.actor)
+        if adding or not self.instance.auth_password:
             del self.fields["clear_auth_password"]
 
     def clean(self):

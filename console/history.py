@@ -5,8 +5,9 @@ lists are read-only, ordered by an index, never counted whole
 (CappedPaginator), and free of facet counts. Deleting deliveries goes through
 deliveries.removal, as the API's does.
 
-Django finds the pagination, actions and search form templates of these pages
-by the models' app label: console/templates/admin/deliveries/.
+Django finds the actions and search form templates of these pages by the
+models' app label (console/templates/admin/deliveries/); the pagination line,
+"more than …" past the cap, is every list's (console/templates/admin/pagination.html).
 """
 
 from __future__ import annotations
@@ -26,7 +27,16 @@ from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 
-from console.base import CappedPaginator, TenantAdmin, pretty_json, status_badge, uuid_or_404
+from console.base import (
+    CappedPaginator,
+    TenantAdmin,
+    counted,
+    pretty_json,
+    short_id,
+    status_badge,
+    uuid_or_404,
+)
+from console.dates import time_field
 from console.filters import DeliveryEventTypeFilter, EventTypeFilter, WebhookFilter, WorkerFilter
 from console.jobs import job_or_none
 from deliveries.formats import body_build
@@ -107,9 +117,9 @@ class HistoryAdmin(TenantAdmin):
 class EventAdmin(HistoryAdmin):
     change_form_template = "admin/console/event/change_form.html"
     list_display = [
-        "created_at",
+        "created",
         "type",
-        "id",
+        "event_id",
         "account",
         "domain",
         "resource",
@@ -122,13 +132,30 @@ class EventAdmin(HistoryAdmin):
     search_fields = ["id"]  # shows the search box; get_search_results does the work
     search_help_text = "An event id."
     ordering = ["-created_at"]
-    sortable_by = ["created_at"]
+    sortable_by = ["created"]
+    fields = [
+        "type",
+        "account",
+        "domain",
+        "resource_type",
+        "resource_id",
+        "occurred",
+        "created",
+        "data",
+    ]
+    readonly_fields = ["occurred", "created"]
+    created = time_field("created_at", "created")
+    occurred = time_field("occurred_at", "occurred", ordering=False)
 
     def get_queryset(self, request):
         return super().get_queryset(request).defer("data")
 
     def search_q(self, wanted):
         return Q(pk=wanted)
+
+    @admin.display(description="id")
+    def event_id(self, event: Event) -> str:
+        return short_id(event.pk)
 
     @admin.display(description="resource")
     def resource(self, event: Event) -> str:
@@ -185,17 +212,17 @@ class DeliveryAdmin(HistoryAdmin):
     account_field = "webhook__account"
     domain_field = "webhook__domain"
     list_display = [
-        "created_at",
+        "created",
         "status_column",
         "webhook",
         "event_type",
         "attempts",
         "last_status_code",
         "duration",
-        "next_attempt_at",
-        "finished_at",
+        "next_attempt",
+        "finished",
     ]
-    list_display_links = ["created_at"]
+    list_display_links = ["created"]
     list_filter = [
         "status",
         WebhookFilter,
@@ -209,8 +236,26 @@ class DeliveryAdmin(HistoryAdmin):
         "the payload URL (deliveries of the last API_DELIVERY_SEARCH_DAYS days)."
     )
     ordering = ["-created_at"]
-    sortable_by = ["created_at"]
+    sortable_by = ["created"]
     actions = ["redeliver", "delete_selected", "delete_in_background"]
+    fields = [
+        "event",
+        "webhook",
+        "status",
+        "attempts",
+        "repeat",
+        "next_attempt",
+        "lease_expires",
+        "last_status_code",
+        "last_error",
+        "created",
+        "finished",
+    ]
+    readonly_fields = ["next_attempt", "lease_expires", "created", "finished"]
+    created = time_field("created_at", "created")
+    next_attempt = time_field("next_attempt_at", "next attempt", ordering=False)
+    lease_expires = time_field("lease_expires_at", "lease expires", ordering=False)
+    finished = time_field("finished_at", "finished", ordering=False)
 
     def get_queryset(self, request):
         return (
@@ -263,7 +308,7 @@ class DeliveryAdmin(HistoryAdmin):
         selected = list(self.actionable(request, queryset).values_list("pk", flat=True))
         count = deliveries_requeue(selected)
         skipped = len(selected) - count
-        text = f"Queued {count} deliveries for another attempt."
+        text = f"Queued {counted(count, 'delivery', 'deliveries')} for another attempt."
         if skipped:
             text += f" {skipped} being sent right now were left alone."
         self.message_user(request, text, messages.SUCCESS)
@@ -344,6 +389,9 @@ class DeliveryAdmin(HistoryAdmin):
             ]
             event = Event.objects.get(pk=delivery.event_id)
             extra_context.update(
+                # "VM.CREATE → local receiver (succeeded)", not two ids.
+                title="Delivery",
+                subtitle=f"{event.type} → {delivery.webhook.name} ({delivery.status})",
                 delivery=delivery,
                 can_redeliver=delivery.status != DeliveryStatus.SENDING
                 and request_actor(request).may_manage_webhook(delivery.webhook),
@@ -407,7 +455,7 @@ class DeliveryAttemptAdmin(HistoryAdmin):
     account_field = "delivery__webhook__account"
     domain_field = "delivery__webhook__domain"
     list_display = [
-        "started_at",
+        "started",
         "delivery",
         "number",
         "duration_ms",
@@ -416,7 +464,8 @@ class DeliveryAttemptAdmin(HistoryAdmin):
         "worker",
     ]
     ordering = ["-started_at"]
-    sortable_by = ["started_at"]
+    sortable_by = ["started"]
+    started = time_field("started_at", "started")
     search_fields = ["delivery__event__id"]
     exclude = ["request_headers", "response_headers"]
 

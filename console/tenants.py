@@ -10,6 +10,7 @@ from django.db.models import Count, QuerySet
 from django.utils.html import format_html
 
 from console.base import TenantAdmin
+from console.dates import time_field
 from deliveries import teardown
 from hooks.domain_settings import SETTINGS, domain_effective, domains_resolve
 from hooks.models import Account, Domain, Membership, Webhook
@@ -34,9 +35,10 @@ class RootOnlyAdmin(TenantAdmin):
 class DomainAdmin(TenantAdmin):
     """The domain tree, drawn by indenting each domain under its parent."""
 
-    list_display = ["tree", "account_count", "delivery_settings", "created_at"]
+    list_display = ["tree", "account_count", "delivery_settings", "created"]
     search_fields = ["name"]
-    readonly_fields = ["path", "effective_delivery", "created_at"]
+    readonly_fields = ["path", "effective_delivery", "created"]
+    created = time_field("created_at", "created", ordering=False)
 
     def get_readonly_fields(self, request, obj=None):
         # A domain's path is set once, from its parent: moving a domain would
@@ -137,7 +139,8 @@ class DomainAdmin(TenantAdmin):
 
 @admin.register(Account)
 class AccountAdmin(TenantAdmin):
-    list_display = ["name", "domain", "created_at"]
+    list_display = ["name", "domain", "created"]
+    created = time_field("created_at", "created")
     list_select_related = ["domain"]
     search_fields = ["name", "domain__name"]
     list_filter = ["domain"]

@@ -11,7 +11,8 @@ from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.timesince import timesince
 
-from console.base import state_badge
+from console.base import counted, state_badge
+from console.dates import iso, moment
 from deliveries.selectors import HELD_COUNT_CAP, webhook_held_count
 from hooks.health import Circuit
 from hooks.health import Health as State
@@ -40,7 +41,7 @@ def state_detail(webhook: Webhook) -> tuple[str, dt.datetime | None]:
         # Failing without an open circuit writes no reason: say it.
         reasons = []
         if webhook.consecutive_failures:
-            reasons.append(f"{webhook.consecutive_failures} failure(s) in a row")
+            reasons.append(f"{counted(webhook.consecutive_failures, 'failure')} in a row")
         if webhook.throttle_limit:
             reasons.append(webhook.state_reason or "slowed down by a 429 or 503")
         failing = webhook.consecutive_failures and webhook.failing_since
@@ -57,17 +58,18 @@ def span(start: dt.datetime, end: dt.datetime) -> str:
     return timesince(start, end)
 
 
-def when(moment: dt.datetime | None, *, none: str = "-") -> str:
-    """A time in UTC with how long ago (or from now) it is."""
-    if moment is None:
+def when(value: dt.datetime | None, *, none: str = "-") -> str:
+    """A time as the console shows one (console.dates), with how long ago
+    (or from now) it is."""
+    if value is None:
         return none
     now = timezone.now()
-    relative = f"{span(moment, now)} ago" if moment <= now else f"in {span(now, moment)}"
-    return f"{moment:%Y-%m-%d %H:%M:%S} UTC ({relative})"
+    relative = f"{span(value, now)} ago" if value <= now else f"in {span(now, value)}"
+    return format_html("{} ({})", moment(value), relative)
 
 
 def state_title(reason: str, since: dt.datetime | None) -> str:
-    since_text = f"since {since:%Y-%m-%d %H:%M:%S} UTC" if since else ""
+    since_text = f"since {iso(since)}" if since else ""
     return " — ".join(part for part in (reason, since_text) if part)
 
 
@@ -88,7 +90,9 @@ class WebhookHealthFields:
     def failures(self, webhook: Webhook) -> str:
         if not webhook.consecutive_failures:
             return "0"
-        return f"{webhook.consecutive_failures}, the first {when(webhook.failing_since)}"
+        return format_html(
+            "{}, the first {}", webhook.consecutive_failures, when(webhook.failing_since)
+        )
 
     @admin.display(description="last success")
     def last_success(self, webhook: Webhook) -> str:
@@ -98,7 +102,7 @@ class WebhookHealthFields:
     def circuit_retry(self, webhook: Webhook) -> str:
         if webhook.circuit != Circuit.OPEN:
             return "- (circuit closed)"
-        return f"one probe {when(webhook.circuit_retry_at)}"
+        return format_html("one probe {}", when(webhook.circuit_retry_at))
 
     @admin.display(description="throttled until")
     def throttled(self, webhook: Webhook) -> str:

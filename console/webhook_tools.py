@@ -26,7 +26,7 @@ from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.html import format_html
 
-from console.base import uuid_or_404
+from console.base import counted, uuid_or_404
 from console.forms import TestOverridesForm
 from deliveries.bulk import bulk_apply, bulk_job_start, recover_selection, selection_deliveries
 from deliveries.models import BulkJobKind
@@ -165,14 +165,16 @@ class WebhookTools(_Admin):
             more = "+" if capped else ""
             self.message_user(
                 request,
-                f"{verb} {resumed} webhook(s); {released:,}{more} held deliveries released, "
+                f"{verb} {counted(resumed, 'webhook')}; "
+                f"{counted(released, 'held delivery', 'held deliveries')}{more} released, "
                 "sent at each webhook's sending limit.",
                 messages.SUCCESS,
             )
         if left:
             self.message_user(
                 request,
-                f"{left} webhook(s) already healthy and sending: left as they were.",
+                f"{counted(left, 'webhook')} already healthy and sending: left as "
+                f"{'it was' if left == 1 else 'they were'}.",
                 messages.INFO,
             )
         return resumed
@@ -199,7 +201,8 @@ class WebhookTools(_Admin):
         if acted < selected:
             self.message_user(
                 request,
-                f"{selected - acted} global webhook(s) left alone: only root admins act on them.",
+                f"{counted(selected - acted, 'global webhook')} left alone: "
+                "only root admins act on them.",
                 messages.WARNING,
             )
 
@@ -222,7 +225,8 @@ class WebhookTools(_Admin):
         if len(disabled) < len(webhooks):
             self.message_user(
                 request,
-                f"{len(webhooks) - len(disabled)} webhook(s) already enabled: left as they were.",
+                f"{counted(len(webhooks) - len(disabled), 'webhook')} already enabled: left as "
+                f"{'it was' if len(webhooks) - len(disabled) == 1 else 'they were'}.",
                 messages.INFO,
             )
         self._report_skipped(request, queryset.count(), len(webhooks))
@@ -230,7 +234,7 @@ class WebhookTools(_Admin):
     @admin.action(description="Disable selected webhooks")
     def disable(self, request, queryset):
         count = webhooks_set_enabled(actor=request_actor(request), webhooks=queryset, enabled=False)
-        self.message_user(request, f"Disabled {count} webhook(s).", messages.SUCCESS)
+        self.message_user(request, f"Disabled {counted(count, 'webhook')}.", messages.SUCCESS)
         self._report_skipped(request, queryset.count(), count)
 
     @admin.action(description="Send a test delivery to selected webhooks")
@@ -269,7 +273,8 @@ class WebhookTools(_Admin):
             acted += 1
         self.message_user(
             request,
-            f"Queued {total} failed deliveries of the last 24 h for another attempt.",
+            f"Queued {counted(total, 'failed delivery', 'failed deliveries')} of the last 24 h "
+            "for another attempt.",
             messages.SUCCESS,
         )
         for job in jobs:

@@ -18,10 +18,10 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from django.utils.html import format_html
 from django.utils.safestring import mark_safe
-from django.utils.timesince import timesince
 
-from console.base import HEALTH_COLOURS, TenantAdmin, state_badge, status_badge
+from console.base import HEALTH_COLOURS, TenantAdmin, counted, state_badge, status_badge
 from console.charts import activity_svg
+from console.dates import moment, time_field
 from console.filters import OwnerAccountFilter, OwnerDomainFilter, StateFilter, SuccessRateFilter
 from console.forms import WebhookForm
 from console.webhook_health import (
@@ -96,8 +96,8 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
     readonly_fields = [
         "id",
         "secret_status",
-        "created_at",
-        "updated_at",
+        "created",
+        "updated",
         "effective_delivery",
         *HEALTH_FIELDS,
     ]
@@ -145,7 +145,7 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
                 "resolved.",
             },
         ),
-        ("Record", {"fields": ["id", "created_at", "updated_at"]}),
+        ("Record", {"fields": ["id", "created", "updated"]}),
     ]
 
     def get_queryset(self, request) -> QuerySet[Webhook]:
@@ -184,6 +184,9 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
 
     # --- columns
 
+    created = time_field("created_at", "created")
+    updated = time_field("updated_at", "updated")
+
     @admin.display(description="owner")
     def owner(self, webhook: Webhook) -> str:
         return f"{webhook.account.name} ({webhook.domain.name})"
@@ -208,21 +211,19 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
         finished = counts.succeeded + counts.failed
         rate = f"{100 * counts.succeeded / finished:.0f} % ok" if finished else "no outcome"
         return format_html(
-            '<span class="health health-{}" style="color:{}">{}</span> · {} · {} deliveries',
+            '<span class="health health-{}" style="color:{}">{}</span> · {} · {}',
             counts.health,
             HEALTH_COLOURS[counts.health],
             counts.health,
             rate,
-            counts.total,
+            counted(counts.total, "delivery", "deliveries"),
         )
 
     @admin.display(description="last outcome")
     def last_outcome(self, webhook: WithAnnotations[Webhook, LastOutcome]) -> str:
         if not webhook.h_last_status:
             return "-"
-        when = webhook.h_last_at
-        ago = f"{timesince(when)} ago" if when else ""
-        return format_html("{} {}", status_badge(webhook.h_last_status), ago)
+        return format_html("{} {}", status_badge(webhook.h_last_status), moment(webhook.h_last_at))
 
     @admin.display(description="effective (what the workers use)")
     def effective_delivery(self, webhook: Webhook) -> str:
@@ -243,14 +244,15 @@ class WebhookAdmin(WebhookHealthFields, WebhookTools, TenantAdmin):
 
     @admin.display(description="signing secret")
     def secret_status(self, webhook: Webhook) -> str:
-        if not webhook.pk:
+        # An unsaved webhook has its pk already (a uuid7 default): ask the state.
+        if webhook._state.adding:
             return "Generated when the webhook is saved, and shown once."
         if not webhook.secret:
             return "None: requests are not signed."
         text = "Set (shown only when created or rotated)."
         expires = webhook.previous_secret_expires_at
         if webhook.previous_secret and expires and expires > timezone.now():
-            text += f" The previous secret also signs until {expires:%Y-%m-%d %H:%M} UTC."
+            return format_html("{} The previous secret also signs until {}.", text, moment(expires))
         return text
 
     # --- who may act

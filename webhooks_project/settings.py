@@ -31,7 +31,11 @@ CSRF_TRUSTED_ORIGINS = [
 ]
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # The console before the admin, so its templates override the admin's
+    # (admin/base_site.html, admin/app_list.html); then django.contrib.admin
+    # with the console's site as admin.site.
+    "console",
+    "console.apps.ConsoleAdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",
@@ -46,7 +50,6 @@ INSTALLED_APPS = [
     "django_celery_beat",
     "hooks",
     "deliveries",
-    "console",
 ]
 
 MIDDLEWARE = [
@@ -115,6 +118,9 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
+# https://docs.djangoproject.com/en/5.2/ref/settings/#format-module-path
+# Times as the console shows them everywhere: "1 Dec 2026 14:13:37" (console.dates).
+FORMAT_MODULE_PATH = ["console.formats"]
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True

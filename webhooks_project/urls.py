@@ -22,10 +22,6 @@ from webhooks_project.metrics import metrics_view
 # API errors are JSON wherever they happen (core.api.server_error).
 handler500 = "core.api.server_error"
 
-admin.site.site_header = "Webhooks operations console"
-admin.site.site_title = "Webhooks console"
-admin.site.index_title = "Webhooks, events and deliveries"
-
 router = DefaultRouter()
 router.register("webhooks", WebhookViewSet, basename="webhook")
 router.register("events", EventViewSet, basename="event")

@@ -13,7 +13,8 @@ Fixtures, for a test in this folder:
     destination    a started Receiver; `destination.responder = always(500)` makes it fail
     webhook        a global webhook in the database pointing at `destination`
     publish_event  publish_event(type=..., data=...) over the REST API -> the event's id
-    screenshot     screenshot(name) writes a full-page PNG of `page` to SCREENSHOT_DIR
+    screenshot     screenshot(name) writes a full-page PNG of `page` to docs/screenshots/
+                   (SCREENSHOT_DIR overrides): the pictures docs/operations.md shows
 
 Without Chromium the tests skip, except under CI (the `CI`
 variable set), where they fail: CI must never pass by skipping them.
@@ -50,8 +51,10 @@ WORKER_SETTINGS = {
     "LOG_LEVEL": "INFO",
 }
 
-# Room for the admin's tables without a horizontal scroll bar in screenshots.
-VIEWPORT = {"width": 1440, "height": 900}
+# A common laptop screen: every page must fit it (tests/browser/console.py's
+# assert_nothing_clipped), and the docs' screenshots are taken at this width.
+VIEWPORT = {"width": 1366, "height": 768}
+DOCS_SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
 
 
 def unavailable(reason: str):
@@ -109,9 +112,10 @@ def console_settings(settings):
 
 
 @pytest.fixture
-def page(browser, live_server, request, screenshot_dir):
+def page(browser, live_server, request, failure_dir):
     """A fresh tab (own cookies) whose relative URLs go to the live server.
-    A failing test leaves a screenshot of where it stood: FAILED-<test>.png."""
+    A failing test leaves a screenshot of where it stood: FAILED-<test>.png
+    in var/screenshots/."""
     context = browser.new_context(base_url=live_server.url, viewport=VIEWPORT)
     context.set_default_timeout(10_000)  # ms; the pages are local, a miss is a bug
     tab = context.new_page()
@@ -119,15 +123,23 @@ def page(browser, live_server, request, screenshot_dir):
     report = getattr(request.node, "rep_call", None)
     if report is not None and report.failed:
         name = re.sub(r"[^\w.-]+", "_", request.node.name)
-        tab.screenshot(path=screenshot_dir / f"FAILED-{name}.png", full_page=True)
+        tab.screenshot(path=failure_dir / f"FAILED-{name}.png", full_page=True)
     context.close()
 
 
 @pytest.fixture(scope="session")
 def screenshot_dir() -> Path:
-    """SCREENSHOT_DIR, else screenshots/ in VAR_DIR (./var by default): a test
-    artifact, never committed. docs/img/ holds the copies the docs show."""
-    path = Path(os.environ.get("SCREENSHOT_DIR") or django_settings.VAR_DIR / "screenshots")
+    """SCREENSHOT_DIR, else docs/screenshots/: each run re-takes the pictures
+    docs/operations.md shows, so they never fall behind the console."""
+    path = Path(os.environ.get("SCREENSHOT_DIR") or DOCS_SCREENSHOTS)
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+@pytest.fixture(scope="session")
+def failure_dir() -> Path:
+    """Where a failing test's screenshot goes: var/screenshots/ (never committed)."""
+    path = django_settings.VAR_DIR / "screenshots"
     path.mkdir(parents=True, exist_ok=True)
     return path
 

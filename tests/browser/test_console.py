@@ -17,7 +17,7 @@ from deliveries.models import Delivery, DeliveryStatus
 from deliveries.receiver import always
 from hooks.health import Circuit
 from hooks.models import Role, Webhook
-from tests.browser.console import reload_until
+from tests.browser.console import assert_nothing_clipped, reload_until
 from tests.factories import (
     AccountFactory,
     DeliveryFactory,
@@ -39,7 +39,7 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     screenshot("login")
     login(page)
     expect(page.locator("#user-tools")).to_contain_text("operator")
-    screenshot("admin-index")
+    screenshot("dashboard-empty")
 
     # When they add a webhook for VM events pointing at the receiver
     page.goto("/admin/hooks/webhook/add/")
@@ -48,7 +48,7 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     page.select_option("#id_account", label="operations (ROOT)")
     page.fill("#id_payload_url", f"{destination.url}/hook")
     page.fill("#id_event_types", "VM.*")
-    screenshot("webhook-add")
+    screenshot("webhook-add-filled")
     page.click("input[name=_continue]")
 
     # Then its signing secret is shown, once
@@ -88,7 +88,8 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     expect(rows.locator("td.field-last_status_code")).to_have_text("500")
     page.goto("/admin/deliveries/delivery/")
     expect(rows).to_have_count(2)
-    screenshot("delivery-list")
+    assert_nothing_clipped(page)
+    screenshot("delivery-list-walkthrough")
     failed = Delivery.objects.get(event_id=second)
     page.goto(f"/admin/deliveries/delivery/{failed.pk}/change/")
     expect(page.locator("#attempt-1 .attempt-outcome")).to_have_text("HTTP 500")
@@ -99,7 +100,8 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     page.goto("/admin/hooks/webhook/")
     expect(page.locator("#result_list tbody tr")).to_contain_text("degraded")
     expect(page.locator("#result_list tbody tr")).to_contain_text("50 % ok · 2 deliveries")
-    screenshot("webhook-list")
+    assert_nothing_clipped(page)
+    screenshot("webhook-list-degraded")
 
     # When the receiver is fixed and the operator redelivers from the list
     destination.responder = always(200)
@@ -108,7 +110,7 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
     rows.locator("input.action-select").check()
     page.select_option("select[name=action]", "redeliver")
     page.click("button[name=index]")
-    expect(page.locator("ul.messagelist")).to_contain_text("Queued 1 deliveries")
+    expect(page.locator("ul.messagelist")).to_contain_text("Queued 1 delivery")
 
     # Then the worker sends it again and the second attempt succeeds
     page.goto(f"/admin/deliveries/delivery/{failed.pk}/change/")
@@ -131,7 +133,7 @@ def test_an_operator_creates_a_webhook_watches_a_failure_and_redelivers(
         re.compile(r"Test delivery to “orders receiver”: HTTP 200 in \d+ ms")
     )
     assert destination.wait_for(4)[-1].json["type"] == "TEST"
-    screenshot("webhook-page")
+    screenshot("webhook-page-activity")
 
     # And the event page shows the envelope as sent, and its delivery
     page.goto(f"/admin/deliveries/event/{first}/change/")
@@ -191,7 +193,7 @@ def test_an_operator_resumes_a_webhook_whose_circuit_is_open(page, login, screen
 
     # Then it is healthy again and the held delivery is due now
     expect(page.locator("ul.messagelist")).to_contain_text(
-        "Resumed 1 webhook(s); 1 held deliveries released"
+        "Resumed 1 webhook; 1 held delivery released"
     )
     expect(health.locator("strong.state")).to_have_text("healthy")
     expect(page.locator("#resume")).to_have_count(0)
@@ -249,6 +251,7 @@ def test_the_sweeper_and_the_purge_are_periodic_tasks_an_operator_can_edit(
     rows = page.locator("#result_list tbody tr")
     expect(rows.filter(has_text="sweep-deliveries")).to_have_count(1)
     expect(rows.filter(has_text="purge-deliveries")).to_have_count(1)
+    assert_nothing_clipped(page)
     screenshot("periodic-tasks")
 
     # And the purge can be switched off there

@@ -141,3 +141,12 @@ def test_acting_on_all_rows_past_the_cap_is_refused(root, hooks, monkeypatch):
     assert "More than 3 rows match" in text(response)
     assert Delivery.objects.count() == 5
     assert "Show counts" not in page  # facets would count every choice
+
+
+def test_counted_says_one_delivery_and_two_deliveries():
+    from console.base import counted
+
+    assert counted(1, "delivery", "deliveries") == "1 delivery"
+    assert counted(2, "delivery", "deliveries") == "2 deliveries"
+    assert counted(0, "webhook") == "0 webhooks"
+    assert counted(12_000, "webhook") == "12,000 webhooks"

@@ -200,3 +200,28 @@ def test_the_delivery_page_shows_a_repeat_and_a_missing_acknowledgement(root, ho
     assert "NoAcknowledgement (HTTP 200)" in page
     assert "no acknowledgement: retCode was 1, not 0" in page
     assert '<label>Repeat:</label> <div class="readonly">2</div>' in page
+
+
+def test_an_empty_filtered_list_says_how_to_clear_the_filters(root, hooks):
+    deliveries(hooks["east"], succeeded=1)
+    page = text(root.get(f"{DELIVERIES}?status__exact=failed"))
+    assert "No deliveries match these filters." in page
+    assert "Clear the filters" in page and "0 deliveries" in page
+    page = text(root.get(DELIVERIES))
+    assert "No deliveries match" not in page and "1 delivery" in page and "1 deliveries" not in page
+
+
+def test_the_delivery_page_is_titled_by_event_type_webhook_and_status(root, hooks):
+    [delivery] = deliveries(hooks["east"], failed=1)
+    response = root.get(change_url(delivery))
+    assert response.context["subtitle"] == "VM.CREATE → east-hook (failed)"
+    assert str(delivery.pk) not in text(response).split("<h2>")[1].split("</h2>")[0]
+
+
+def test_event_ids_are_shown_short_and_kept_whole(root, hooks):
+    [delivery] = deliveries(hooks["east"], succeeded=1)
+    full = str(delivery.event_id)
+    page = text(root.get(reverse("admin:deliveries_event_changelist")))
+    assert (
+        f'<span class="short-id" title="{full}">{full[:8]}<span class="id-rest">{full[8:]}' in page
+    )

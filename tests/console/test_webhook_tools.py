@@ -15,7 +15,7 @@ from tests.console.kit import WEBHOOKS, change_url, deliveries, text
 def test_enable_and_disable_actions(root, hooks):
     ids = [str(hooks["east"].pk), str(hooks["west"].pk)]
     response = root.post(WEBHOOKS, {"action": "disable", "_selected_action": ids}, follow=True)
-    assert "Disabled 2 webhook(s)." in text(response)
+    assert "Disabled 2 webhooks." in text(response)
     assert not Webhook.objects.filter(pk__in=ids, enabled=True).exists()
     assert Webhook.objects.get(pk=hooks["east_sub"].pk).enabled
     root.post(WEBHOOKS, {"action": "enable", "_selected_action": ids[:1]})

@@ -38,6 +38,28 @@ def test_adding_a_webhook_shows_its_secret_once(root, tenants):
     assert "Set (shown only when created or rotated)." in text(again)
 
 
+def test_the_add_form_says_a_secret_will_be_made_and_defaults_the_account(tenants, client):
+    from hooks.models import Role
+    from tests.factories import MembershipFactory
+
+    membership = MembershipFactory(
+        account=tenants["west_acct"], role=Role.ROOT_ADMIN, user__is_staff=True
+    )
+    client.force_login(membership.user)
+    response = client.get(reverse("admin:hooks_webhook_add"))
+    page = text(response)
+    assert "Generated when the webhook is saved, and shown once." in page
+    assert "not signed" not in page
+    assert "keep the current one" not in page and "Never shown back." in page
+    assert response.context["adminform"].form["account"].initial == tenants["west_acct"]
+
+
+def test_the_health_column_says_one_delivery(root, hooks):
+    deliveries(hooks["east"], succeeded=1)
+    page = text(root.get(WEBHOOKS))
+    assert "100 % ok · 1 delivery<" in page and "1 deliveries" not in page
+
+
 @pytest.mark.parametrize(
     "overrides, field, message",
     [
@@ -140,7 +162,7 @@ def test_a_domain_admin_sees_but_cannot_act_on_a_global_webhook(east_admin, root
     response = east_admin.post(
         WEBHOOKS, {"action": "disable", "_selected_action": [webhook.pk]}, follow=True
     )
-    assert "1 global webhook(s) left alone" in text(response)
+    assert "1 global webhook left alone" in text(response)
     assert Webhook.objects.get(pk=webhook.pk).enabled
     for name in ("admin:hooks_webhook_rotate_secret", "admin:hooks_webhook_test"):
         assert east_admin.post(reverse(name, args=[webhook.pk])).status_code == 403
