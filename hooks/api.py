@@ -20,14 +20,8 @@ from hooks.filters import AccountFilter, DomainFilter, WebhookFilter, WebhookOrd
 from hooks.models import Membership, Role, Webhook
 from hooks.permissions import ActorMixin, IsTenantAdmin
 from hooks.serializers import (
-    AccountSerializer,
-    DomainSerializer,
     RotateSecretResultSerializer,
     RotateSecretSerializer,
-    TokenCreatedSerializer,
-    TokenCreateSerializer,
-    TokenSerializer,
-    UserSerializer,
     WebhookSerializer,
 )
 from hooks.services import (
@@ -40,6 +34,14 @@ from hooks.services import (
     webhook_delete,
     webhook_rotate_secret,
     webhook_update,
+)
+from hooks.tenant_serializers import (
+    AccountSerializer,
+    DomainSerializer,
+    TokenCreatedSerializer,
+    TokenCreateSerializer,
+    TokenSerializer,
+    UserSerializer,
 )
 
 
