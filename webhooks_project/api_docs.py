@@ -80,6 +80,28 @@ OPERATIONS: dict[str, tuple[str, str]] = {
         "Delete a webhook",
         "Deletes it with its deliveries and their attempts (in bounded batches).",
     ),
+    # --- a webhook's filter rules (hooks/filter_api.py, CloudStack's webhook filters)
+    "webhooks_filters_list": (
+        "List a webhook's filter rules",
+        "Its include and exclude rules (exact, prefix, suffix, contains). Exclude wins; "
+        "with any include rule (or event_types pattern), one must match.",
+    ),
+    "webhooks_filters_create": (
+        "Add a filter rule",
+        "As CloudStack's addWebhookFilter. Applies to the next event published. At most "
+        "100 rules per webhook; the same rule twice is a 400.",
+    ),
+    "webhooks_filters_delete_all": (
+        "Remove all of a webhook's filter rules",
+        "As CloudStack's deleteWebhookFilter without an id: the webhook's event_types "
+        "patterns alone decide again.",
+    ),
+    "webhooks_filter_get": ("Read a filter rule", "One rule by its id. " + NOT_YOURS),
+    "webhooks_filter_update": (
+        "Change a filter rule",
+        "Its mode (include, exclude), match (exact, prefix, suffix, contains) or value.",
+    ),
+    "webhooks_filter_delete": ("Remove a filter rule", "As CloudStack's deleteWebhookFilter."),
     "v1_webhooks_resume_create": (
         "Resume a webhook",
         "Send to it again now: close the circuit, end throttling, forget the failures "
