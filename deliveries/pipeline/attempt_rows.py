@@ -3,8 +3,9 @@
 On PostgreSQL a batch's attempts are written with COPY: psycopg turns each
 row into COPY's text in C, where bulk_create builds every value through its
 field and psycopg then quotes every parameter of a many-row INSERT in Python
-(measured: about a third of the CPU bulk_create costs per row, and less work
-for the server too). Elsewhere (SQLite), bulk_create.
+(measured in-process on 50-row batches: 14-18 µs of CPU per row against
+75-88 for bulk_create, and less work for the server). Elsewhere (SQLite),
+bulk_create.
 
 The columns are the model's concrete fields, in order (a field added to
 DeliveryAttempt is written with no change here); values go through their
