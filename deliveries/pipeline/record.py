@@ -12,11 +12,13 @@ from collections.abc import Iterable, Sequence
 
 from django.conf import settings
 from django.db import DatabaseError, transaction
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from deliveries import alarms, metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.pipeline.attempt_rows import attempts_write
 from deliveries.pipeline.outcome import Outcome
 from deliveries.pipeline.request import redacted
 from deliveries.pipeline.worker import worker_id
@@ -61,20 +63,13 @@ def _storable_headers(headers: dict[str, str]) -> dict[str, str]:
     return {k.replace("\x00", "\\x00"): v.replace("\x00", "\\x00") for k, v in headers.items()}
 
 
-def _attempts_insert(attempts: list[DeliveryAttempt]) -> None:
-    """Insert the attempt rows, all at once if the database takes them.
-
-    If it refuses one (a value a column cannot hold), each is written alone in
-    its own savepoint, and one still refused is kept without its response,
-    with the database's reason: the other rows, and every delivery's outcome
-    (written before, in the same transaction), are never lost to one bad row.
-    """
-    try:
-        with transaction.atomic():
-            DeliveryAttempt.objects.bulk_create(attempts)
-        return
-    except DatabaseError as whole:
-        refused = [(attempts[0], whole)] if len(attempts) == 1 else []
+def _attempts_insert_each(attempts: list[DeliveryAttempt], cause: DatabaseError) -> None:
+    """Insert the attempt rows of a batch the database refused (`cause`) as a
+    whole: each alone in its own savepoint, and one still refused without its
+    response, with the database's reason. The other rows, and every
+    delivery's outcome (written before, in the same transaction), are never
+    lost to one bad row."""
+    refused = [(attempts[0], cause)] if len(attempts) == 1 else []
     if not refused:
         for attempt in attempts:
             try:
@@ -82,8 +77,8 @@ def _attempts_insert(attempts: list[DeliveryAttempt]) -> None:
                     attempt.save(force_insert=True)
             except DatabaseError as one:
                 refused.append((attempt, one))
-    for attempt, cause in refused:
-        reason = f"{type(cause).__name__}: {str(cause).splitlines()[0][:300]}"
+    for attempt, why in refused:
+        reason = f"{type(why).__name__}: {str(why).splitlines()[0][:300]}"
         log.warning(
             "attempt %s of delivery %s stored without its response: %s",
             attempt.number,
@@ -114,7 +109,6 @@ def outcomes_record(
     """
     if not results:
         return 0
-    ids = [d.id for d, _, _ in results]
     scope = Delivery.objects.all()
     scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)
     near_retries: dict[int, list[uuid.UUID]] = defaultdict(list)
@@ -137,38 +131,20 @@ def outcomes_record(
             due,
         )
         groups[key].append(delivery.id)
-    with transaction.atomic():
-        # Delivery rows first: the UPDATE locks them, and its count tells
-        # whether every row still exists and is still ours, the usual case.
-        updated = 0
-        for (status, next_at, finished, code, error, due), group in groups.items():
-            updated += scope.filter(id__in=group).update(
-                status=status,
-                next_attempt_at=next_at,
-                finished_at=finished,
-                last_status_code=code,
-                last_error=error,
-                message_due_at=due,
-                claim_token=None,
-                lease_expires_at=None,
-            )
-        attempts = [a for _, a, _ in results]
-        kept = results
-        if updated < len(ids):
-            # Not all were ours: keep the attempts whose delivery still exists
-            # (locked, so it cannot vanish before the INSERT). A webhook or
-            # account deleted mid-send cascades to its deliveries, and one
-            # orphan attempt must not sink the recording of the whole batch.
-            # An attempt of a claim that has expired is still history: kept.
-            existing = set(
-                Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
-            )
-            attempts = [a for d, a, _ in results if d.id in existing]
-            kept = [r for r in results if r[0].id in existing]
-        _attempts_insert(attempts)
-        # A finished firing alarm schedules its next repeat here, atomically
-        # with its finish (deliveries/alarms.py); others cost a field test.
-        repeats = alarms.repeats_schedule(((d, o) for d, _, o in kept), now=timezone.now())
+    try:
+        # The usual case: every attempt row in one statement, no savepoint.
+        with transaction.atomic():
+            updated, attempts, kept = _deliveries_update(scope, groups, results)
+            attempts_write(attempts)
+            repeats = _repeats_schedule(kept)
+    except DatabaseError as refused:
+        # A row the database would not take (a value a column cannot hold)
+        # took the whole transaction with it: written again, each attempt
+        # alone, only now paying a savepoint per row.
+        with transaction.atomic():
+            updated, attempts, kept = _deliveries_update(scope, groups, results)
+            _attempts_insert_each(attempts, refused)
+            repeats = _repeats_schedule(kept)
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
         if due is not None and outcome.retry_in is not None:
             # Group retries by the whole second they fall due, one message a group;
@@ -181,3 +157,51 @@ def outcomes_record(
         queue.deliveries_enqueue(group, countdown=seconds)
     metrics.attempts_count(results, now=timezone.now())
     return updated
+
+
+Results = Sequence[tuple[Delivery, DeliveryAttempt, Outcome]]
+
+
+def _repeats_schedule(kept: Results) -> list[tuple[uuid.UUID, float | None]]:
+    # A finished firing alarm schedules its next repeat here, atomically
+    # with its finish (deliveries/alarms.py); others cost a field test.
+    return alarms.repeats_schedule(((d, o) for d, _, o in kept), now=timezone.now())
+
+
+def _deliveries_update(
+    scope: QuerySet[Delivery],
+    groups: dict[tuple, list[uuid.UUID]],
+    results: Results,
+) -> tuple[int, list[DeliveryAttempt], Results]:
+    """Write each delivery's new state; return how many rows were ours, the
+    attempts to insert and the results kept (those whose delivery still
+    exists)."""
+    # Delivery rows first: the UPDATE locks them, and its count tells
+    # whether every row still exists and is still ours, the usual case.
+    updated = 0
+    for (status, next_at, finished, code, error, due), group in groups.items():
+        updated += scope.filter(id__in=group).update(
+            status=status,
+            next_attempt_at=next_at,
+            finished_at=finished,
+            last_status_code=code,
+            last_error=error,
+            message_due_at=due,
+            claim_token=None,
+            lease_expires_at=None,
+        )
+    attempts = [a for _, a, _ in results]
+    kept = results
+    if updated < len(results):
+        # Not all were ours: keep the attempts whose delivery still exists
+        # (locked, so it cannot vanish before the INSERT). A webhook or
+        # account deleted mid-send cascades to its deliveries, and one
+        # orphan attempt must not sink the recording of the whole batch.
+        # An attempt of a claim that has expired is still history: kept.
+        ids = [d.id for d, _, _ in results]
+        existing = set(
+            Delivery.objects.select_for_update().filter(id__in=ids).values_list("id", flat=True)
+        )
+        attempts = [a for d, a, _ in results if d.id in existing]
+        kept = [r for r in results if r[0].id in existing]
+    return updated, attempts, kept
