@@ -64,8 +64,8 @@ def test_a_delete_racing_a_workers_record_succeeds(django_user_model, tenants):
     worker.execute(
         "INSERT INTO deliveries_deliveryattempt (id, delivery_id, number, started_at,"
         " duration_ms, url, request_headers, response_status, response_headers,"
-        " response_body, response_truncated, error_class, error_message)"
-        " VALUES (%s, %s, 1, now(), 5, 'http://x/', '{}', 200, '{}', '', false, '', '')",
+        " response_body, response_truncated, error_class, error_message, worker)"
+        " VALUES (%s, %s, 1, now(), 5, 'http://x/', '{}', 200, '{}', '', false, '', '', 'w:1')",
         [uuid.uuid4(), deliveries[0].id],
     )
 
