@@ -85,6 +85,11 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "--soak-ahead", type=int, default=5000, help="soak: deliveries published ahead at most"
     )
     p.add_argument(
+        "--soak-vacuum",
+        action="store_true",
+        help="soak: VACUUM the delivery tables at every point (for a server with autovacuum off)",
+    )
+    p.add_argument(
         "--soak-tolerance", type=float, default=20, help="soak: RSS growth (MiB) still flat"
     )
     p.add_argument(
