@@ -14,6 +14,7 @@ the bad ones `isolation.py` starts. The other modules are theirs:
       records.py     what the database recorded
       phases.py      warm-up, throughput, latency
       report.py      percentiles and the lines every run prints
+      targets.py     the targets (issue 13) and the summary's verdicts
     isolation.py   options, then per scenario: fresh worker -> baseline, bad -> verdict
       isolation_scenarios.py  the scenarios, their webhook layout, the verdict
       isolation_stack.py      its system under test, from stack.py's pieces

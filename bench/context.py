@@ -20,7 +20,9 @@ class Results:
     deliveries_per_s: float | None = None
     recorded_per_s: float | None = None
     events_per_s: float | None = None
-    latency: list[float] = field(default_factory=list)
+    cost_ms: float | None = None  # CPU per delivery, all but the receiver (bench.targets)
+    latency: list[float] = field(default_factory=list)  # the last latency run's, seconds
+    latency_p99_ms: list[float] = field(default_factory=list)  # one per latency run
     ok: bool = True
 
 

@@ -16,13 +16,16 @@ from bench.receipts import Arrivals, Key, collect_arrivals, expected_keys
 from bench.records import DbState, wait_db_settled
 from bench.report import (
     cpu_line,
+    cpu_ms_per_delivery,
     cpu_per_delivery_line,
     cpu_used,
     memory_line,
+    percentile,
     report_checks,
     spread_ms,
 )
 from bench.stages import recorded_first_attempts, stage_account, stage_lines
+from bench.targets import cost_ms
 
 
 @dataclass
@@ -174,16 +177,20 @@ def throughput_phase(bench: Bench) -> None:
     )
     print(cpu_line(m.cpu_before, m.cpu_after))
     print(cpu_per_delivery_line(m.cpu_before, m.cpu_after, len(m.arrivals.first)))
+    results.cost_ms = cost_ms(cpu_ms_per_delivery(m.cpu_before, m.cpu_after, len(m.arrivals.first)))
     print(f"deliveries/s end to end: {results.deliveries_per_s:.0f}")
     print(memory_line(m.memory))
     print("\n".join(m.stage_lines("bench-throughput")), flush=True)
 
 
-def latency_phase(bench: Bench) -> None:
+def latency_phase(bench: Bench, run: int = 0, runs: int = 1) -> None:
+    """One latency run (`run` of `runs`: each publishes under a label of its
+    own, so its checks and stages count its deliveries only)."""
     args, results = bench.args, bench.results
     total = max(1, round(args.rate * args.duration))
+    numbered = f" run {run + 1} of {runs}" if runs > 1 else ""
     print(
-        f"\n== latency: {args.rate:g} events/s for {args.duration:g} s ({total} events) "
+        f"\n== latency{numbered}: {args.rate:g} events/s for {args.duration:g} s ({total} events) "
         f"x {args.webhooks} webhooks (via {bench.publisher.label})",
         flush=True,
     )
@@ -194,10 +201,13 @@ def latency_phase(bench: Bench) -> None:
     # Several threads, so one slow publish call does not delay the next ones
     # (the schedule, not the previous call, decides when a publish starts).
     threads = max(args.publishers, 2)
-    m = publish_and_wait(bench, "bench-latency", threads, submit, timeout=60)
+    label = f"bench-latency-{run + 1}" if run else "bench-latency"
+    m = publish_and_wait(bench, label, threads, submit, timeout=60)
 
     by_id = {p.event_id: p for p in m.published}
     results.latency = [at - by_id[e].started for (e, _), at in m.arrivals.first.items()]
+    if results.latency:
+        results.latency_p99_ms.append(percentile(sorted(results.latency), 99) * 1000)
     print(
         f"publish call {spread_ms([p.finished - p.started for p in m.published])}; "
         f"start behind schedule {spread_ms([p.started - p.scheduled for p in m.published])}"
@@ -213,4 +223,4 @@ def latency_phase(bench: Bench) -> None:
         f"{spread_ms(results.latency)}"
     )
     print(memory_line(m.memory))
-    print("\n".join(m.stage_lines("bench-latency")), flush=True)
+    print("\n".join(m.stage_lines(label)), flush=True)
