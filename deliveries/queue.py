@@ -202,9 +202,13 @@ def _batcher() -> Batcher:
     if batcher is None:
         with _lock:
             if _wakeups is None:
-                # The size is read for every message: a settings change
-                # applies to the next one.
-                _wakeups = Batcher(_held.send, size=lambda: settings.WEBHOOK_BATCH_SIZE)
+                # Size and window are read for every message: a settings
+                # change applies to the next one.
+                _wakeups = Batcher(
+                    _held.send,
+                    size=lambda: settings.WEBHOOK_BATCH_SIZE,
+                    window=lambda: settings.WEBHOOK_ENQUEUE_WINDOW_MS / 1000,
+                )
             batcher = _wakeups
     return batcher
 

@@ -26,7 +26,8 @@ log = logging.getLogger(__name__)
 class Batcher:
     """Ids handed in from any thread (`add`), sent by one daemon thread in
     messages of at most `size()` ids (asked for each message), in the order
-    they came.
+    they came. With a `window()` above 0 (seconds), ids that find the thread
+    idle wait that long for company (or a full message) before they go.
 
     `send` is called with one message's ids and must not raise (queue.py's
     turns a broker failure into rows left to the sweeper); if it does, the
@@ -35,9 +36,16 @@ class Batcher:
     the first ids, so a process that never wakes a worker has none.
     """
 
-    def __init__(self, send: Callable[[list[str]], None], *, size: Callable[[], int]) -> None:
+    def __init__(
+        self,
+        send: Callable[[list[str]], None],
+        *,
+        size: Callable[[], int],
+        window: Callable[[], float] = lambda: 0.0,
+    ) -> None:
         self._send = send
         self._size = size
+        self._window = window
         lock = threading.Lock()
         self._work = threading.Condition(lock)  # ids arrived, or closing
         self._done = threading.Condition(lock)  # a message was sent
@@ -86,13 +94,7 @@ class Batcher:
             return self._added - self._handled
 
     def _run(self) -> None:
-        while True:
-            with self._work:
-                self._work.wait_for(lambda: self._pending or self._closing)
-                if not self._pending:
-                    return  # closing, and all sent
-                n = min(self._size(), len(self._pending))
-                ids = [self._pending.popleft() for _ in range(n)]
+        while (ids := self._next_message()) is not None:
             try:
                 self._send(ids)
             except Exception:
@@ -101,3 +103,16 @@ class Batcher:
                 self._handled += len(ids)
                 self.messages += 1
                 self._done.notify_all()
+
+    def _next_message(self) -> list[str] | None:
+        """The next message's ids, once there are some; None once closed and all sent."""
+        with self._work:
+            self._work.wait_for(lambda: self._pending or self._closing)
+            if not self._pending:
+                return None
+            size, window = self._size(), self._window()
+            if window > 0 and len(self._pending) < size:
+                # Idle until now: give other threads `window` seconds to
+                # join this message before it goes.
+                self._work.wait_for(lambda: len(self._pending) >= size or self._closing, window)
+            return [self._pending.popleft() for _ in range(min(size, len(self._pending)))]

@@ -196,3 +196,33 @@ def test_close_sends_what_is_held_then_takes_nothing_more(batcher):
     with pytest.raises(RuntimeError):
         wakeups.add(["c"])
     wakeups.add([])  # nothing to send: no complaint
+
+
+def test_a_window_lets_ids_that_find_the_thread_idle_wait_for_company(request):
+    # given a 0.5 s window
+    sent = Recorder()
+    wakeups = Batcher(sent, size=lambda: 50, window=lambda: 0.5)
+    request.addfinalizer(wakeups.close)
+
+    # when two publishes come 0.1 s apart
+    wakeups.add(["a"])
+    time.sleep(0.1)
+    wakeups.add(["b"])
+    assert wakeups.flush(timeout=5)
+
+    # then they shared one message
+    assert sent.messages == [["a", "b"]]
+
+
+def test_a_full_message_does_not_wait_for_the_window(request):
+    # given a window far longer than the test
+    sent = Recorder()
+    wakeups = Batcher(sent, size=lambda: 2, window=lambda: 30)
+    request.addfinalizer(wakeups.close)
+
+    # when a message's worth arrives
+    wakeups.add(["a", "b"])
+
+    # then it goes at once
+    assert wakeups.flush(timeout=5)
+    assert sent.messages == [["a", "b"]]
