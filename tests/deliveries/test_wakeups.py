@@ -34,6 +34,13 @@ class Recorder:
     def release(self) -> None:
         self._gate.set()
 
+    def mid_send(self, wakeups: Batcher, ids: list[str]) -> Batcher:
+        """`wakeups` with a message of `ids` being sent, held until release()."""
+        self.hold()
+        wakeups.add(ids)
+        assert self.sending.wait(5)
+        return wakeups
+
 
 @pytest.fixture
 def batcher():
@@ -69,10 +76,7 @@ def test_an_idle_batcher_sends_the_first_ids_at_once_from_its_own_thread(batcher
 def test_what_arrives_during_a_send_goes_together_in_the_next_message(batcher):
     # given a send in progress
     sent = Recorder()
-    wakeups = batcher(sent)
-    sent.hold()
-    wakeups.add(["a"])
-    assert sent.sending.wait(5)
+    wakeups = sent.mid_send(batcher(sent), ["a"])
 
     # when three more publishes hand their ids in meanwhile
     wakeups.add(["b"])
@@ -93,9 +97,7 @@ def test_a_message_holds_at_most_a_batch_and_the_size_is_read_for_each_message(r
     size = [3]
     wakeups = Batcher(sent, size=lambda: size[0])
     request.addfinalizer(wakeups.close)
-    sent.hold()
-    wakeups.add(["0"])
-    assert sent.sending.wait(5)
+    sent.mid_send(wakeups, ["0"])
     wakeups.add([str(i) for i in range(1, 8)])
 
     # when the batch size changes before the next messages
@@ -110,10 +112,7 @@ def test_a_message_holds_at_most_a_batch_and_the_size_is_read_for_each_message(r
 def test_flush_waits_for_what_was_added_and_says_when_it_ran_out_of_time(batcher):
     # given a send that is stuck
     sent = Recorder()
-    wakeups = batcher(sent)
-    sent.hold()
-    wakeups.add(["a"])
-    assert sent.sending.wait(5)
+    wakeups = sent.mid_send(batcher(sent), ["a"])
 
     # then flush cannot finish until it is let go
     assert wakeups.flush(timeout=0.1) is False
@@ -181,10 +180,7 @@ def test_close_sends_what_is_held_then_takes_nothing_more(batcher):
     sent = Recorder()
     assert batcher(sent).close(timeout=1)
     # and one with ids held behind a send in progress
-    wakeups = batcher(sent)
-    sent.hold()
-    wakeups.add(["a"])
-    assert sent.sending.wait(5)
+    wakeups = sent.mid_send(batcher(sent), ["a"])
     wakeups.add(["b"])
 
     # when it is closed
