@@ -78,6 +78,11 @@ delivery_lag_seconds = Histogram(
 sweeper_requeued_total = Counter(
     "webhooks_sweeper_requeued", "Due deliveries the sweeper queued again (no message in flight)."
 )
+wakeup_messages_total = Counter(
+    "webhooks_wakeup_messages",
+    "Celery messages sent to wake workers (deliveries/queue.py), each up to"
+    " WEBHOOK_BATCH_SIZE delivery ids: against deliveries created, how well they batch.",
+)
 sweeper_expired_leases_total = Counter(
     "webhooks_sweeper_expired_leases", "Claims whose lease ran out (a worker died mid-attempt)."
 )

@@ -183,6 +183,17 @@ def fresh_call_listeners():
     call_listeners.forget()
 
 
+@pytest.fixture(autouse=True)
+def wakeups_sent():
+    """Wake-ups a test queued are sent before the next test starts: the
+    process's wake-up thread (deliveries/queue.py) outlives the test, and must
+    not send one test's messages into another's patches or data."""
+    yield
+    from deliveries import queue
+
+    assert queue.flush(timeout=30), "the wake-up thread did not send what it held"
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
     """The tests' Redis (TEST_REDIS_URL); a private redis-server if none answers."""

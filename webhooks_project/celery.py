@@ -3,7 +3,7 @@
 import os
 
 from celery import Celery
-from celery.signals import task_prerun, worker_init
+from celery.signals import task_prerun, worker_init, worker_process_shutdown
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "webhooks_project.settings")
 
@@ -44,3 +44,13 @@ def commit_without_waiting(sender, connection, **kwargs) -> None:
             cursor.execute("SET synchronous_commit TO off")
         # deliveries.publishing turns it back on for the events it stores.
         connection.commits_without_waiting = True
+
+
+@worker_process_shutdown.connect
+def _wakeups_flush(**kwargs) -> None:
+    # A pool process leaves with os._exit, so atexit never runs there: send
+    # what its wake-up thread holds (deliveries/queue.py; a task's own
+    # wake-ups are sent before it ends, so this is rarely anything).
+    from deliveries import queue
+
+    queue.flush_at_exit()

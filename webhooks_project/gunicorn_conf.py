@@ -5,6 +5,7 @@ https://docs.gunicorn.org/en/stable/settings.html
 """
 
 import os
+import sys
 
 from webhooks_project.middleware import DRAIN_MAX_BYTES
 
@@ -38,3 +39,15 @@ def pre_request(worker, req) -> None:
     too_big = length.isdigit() and int(length) > DRAIN_MAX_BYTES
     if too_big or "TRANSFER-ENCODING" in headers:
         req.must_close = True
+
+
+def worker_exit(server, worker) -> None:
+    """Send the wake-ups this worker's thread still holds (deliveries/queue.py)
+    before it goes: atexit does too, but not on every way out of a worker.
+
+    gunicorn also calls this in the master (for a worker found already gone),
+    where Django is not set up: only a process that loaded the queue has
+    anything to send."""
+    queue = sys.modules.get("deliveries.queue")
+    if queue is not None:
+        queue.flush_at_exit()

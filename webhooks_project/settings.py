@@ -225,6 +225,11 @@ WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, mini
 # naming fewer also takes other due deliveries, up to this many, so a busy
 # system sends in full batches whatever its events' fan-out.
 WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# How long a published wake-up that finds its process's wake-up thread idle
+# waits for others to share its message (deliveries/wakeups.py). 0: none, it
+# goes at once; what arrives while a message is being sent still shares the
+# next one. docs/architecture.md#throughput.
+WEBHOOK_ENQUEUE_WINDOW_MS = env_number("WEBHOOK_ENQUEUE_WINDOW_MS", 0, minimum=0)
 # Endpoint isolation (docs/operations.md#endpoint-isolation). At most this many
 # deliveries are in flight to one webhook across all workers (a webhook may set
 # its own): a dead endpoint holds this many sending slots, never a worker.

@@ -245,6 +245,9 @@ def test_enqueue_sends_delivery_ids_in_batches(settings, monkeypatch):
     ]
 
 
+# Committed rows (transaction=True): the wake-up thread marks them through its
+# own database connection, which sees only what is committed.
+@pytest.mark.django_db(transaction=True)
 def test_enqueue_with_the_broker_down_does_not_raise_and_leaves_it_to_the_sweeper(monkeypatch):
     # given pending deliveries that expect a message
     pending = DeliveryFactory.create_batch(2, message_due_at=NOW, next_attempt_at=NOW)
@@ -257,6 +260,7 @@ def test_enqueue_with_the_broker_down_does_not_raise_and_leaves_it_to_the_sweepe
 
     # when
     deliveries_enqueue([d.id for d in [*pending, sending]])
+    assert queue.flush(timeout=10)
 
     # then the pending ones are marked as having no message in flight
     for delivery in pending:
@@ -268,6 +272,7 @@ def test_enqueue_with_the_broker_down_does_not_raise_and_leaves_it_to_the_sweepe
     assert sending.message_due_at == NOW
 
 
+@pytest.mark.django_db(transaction=True)
 def test_publish_commits_even_when_the_broker_is_down(
     tenants, east_hooks, django_capture_on_commit_callbacks, monkeypatch
 ):
@@ -280,6 +285,7 @@ def test_publish_commits_even_when_the_broker_is_down(
     # when the commit runs the real enqueue
     with django_capture_on_commit_callbacks(execute=True):
         result = publish(tenants)
+    assert queue.flush(timeout=10)
 
     # then the deliveries are stored, and waiting for the sweeper
     assert result.delivery_count == 2

@@ -13,6 +13,7 @@ from rest_framework.test import APIClient
 from standardwebhooks.webhooks import Webhook as StandardWebhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
+from deliveries import queue
 from deliveries.models import Delivery, DeliveryAttempt, DeliveryStatus, Event
 from deliveries.publishing import event_publish
 from deliveries.receiver import always
@@ -188,7 +189,8 @@ def test_a_lost_enqueue_is_delivered_by_the_sweeper(worker, receivers, tenants, 
     # Given the queue message is lost (worker down, then Redis flushed)
     worker.stop()
     event = event_publish(type="VM.CREATE", data={}, account=acct).event
-    redis.Redis.from_url(redis_url).flushdb()
+    assert queue.flush(timeout=10)  # its message is in Redis...
+    redis.Redis.from_url(redis_url).flushdb()  # ...and lost with it
     worker.start()
     time.sleep(1.5)
     assert r.received == [], "the message should have been lost"
