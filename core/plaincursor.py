@@ -4,9 +4,10 @@ Django's PostgreSQL backend runs every statement on psycopg's ClientCursor,
 which quotes each parameter into the SQL text in Python: for publishing's
 INSERT of ten deliveries that quoting was a quarter of the whole publish
 (bulk_create's UNNEST arrays, quoted element by element). A plain cursor
-sends the parameters apart from the text (server-side binding), dumped by
-psycopg in C, and psycopg prepares a statement it has seen five times on a
-connection, so PostgreSQL stops planning it again.
+sends the parameters apart from the text (server-side binding, the unnamed
+statement), dumped by psycopg in C. Nothing is prepared (Django leaves
+psycopg's prepare_threshold off), so a pooler in transaction mode is no
+concern.
 
 Only the cursor changes: the connection, its transaction (atomic,
 on_commit), its type adapters and its errors are Django's
