@@ -22,7 +22,7 @@ from django.dispatch import receiver
 
 from hooks.callmatch import CALL_EVENT_TYPES, PHASE_OF_TYPE, CallPhase, call_wanted
 from hooks.models import Domain, Scope, Webhook
-from hooks.selectors import Recipient, recipients_for_event, webhooks_for_event
+from hooks.selectors import Recipient, recipients_for_event, webhooks_for_event, webhooks_of
 
 # call.pre, call.post by the phase they tell.
 TYPE_OF_PHASE: dict[str, str] = {phase: type for type, phase in PHASE_OF_TYPE.items()}
@@ -58,10 +58,11 @@ def webhooks_to_receive(
     *, event_type: str, data: Any, account_id: uuid.UUID | None, domain: Domain | None
 ) -> list[Webhook]:
     """recipients_to_receive's answer as Webhook models."""
-    found = recipients_to_receive(
-        event_type=event_type, data=data, account_id=account_id, domain=domain
+    return webhooks_of(
+        recipients_to_receive(
+            event_type=event_type, data=data, account_id=account_id, domain=domain
+        )
     )
-    return list(Webhook.objects.filter(pk__in=[r.id for r in found]))
 
 
 @dataclass(frozen=True)

@@ -71,10 +71,16 @@ def webhooks_for_event(
 ) -> list[Webhook]:
     """recipients_for_event's answer as Webhook models (one more query), for
     callers that want more of each webhook than publishing does."""
-    found = recipients_for_event(
-        event_type=event_type, account_id=account_id, domain=domain, call_method=call_method
+    return webhooks_of(
+        recipients_for_event(
+            event_type=event_type, account_id=account_id, domain=domain, call_method=call_method
+        )
     )
-    return list(Webhook.objects.filter(pk__in=[r.id for r in found]))
+
+
+def webhooks_of(recipients: Iterable[Recipient]) -> list[Webhook]:
+    """These recipients as Webhook models, in one query."""
+    return list(Webhook.objects.filter(pk__in=[r.id for r in recipients]))
 
 
 def event_domain(*, account: Account | None, domain: Domain | None) -> Domain | None:
