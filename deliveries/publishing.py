@@ -15,10 +15,11 @@ from django.utils import timezone
 from core import jsontext
 from deliveries import alarms, metrics, queue
 from deliveries.models import Delivery, Event, IncidentState
-from hooks.callhooks import webhooks_to_receive
+from deliveries.publish_rows import DeliveryRow, event_insert
+from hooks.callhooks import recipients_to_receive
 from hooks.health import Circuit
 from hooks.models import Account, Domain, Webhook
-from hooks.selectors import event_domain
+from hooks.selectors import Recipient, event_domain
 
 log = logging.getLogger(__name__)
 
@@ -108,41 +109,30 @@ def event_publish(
     )
     with transaction.atomic():
         _commit_durably()
-        if event_id is not None:
-            existing = Event.objects.filter(id=event_id).first()
-            if existing is not None:
-                return _republished(existing, event, occurred_at is not None)
-        if event_id is None:
-            event.save(force_insert=True)  # a fresh time-ordered id: no clash possible
-        else:
-            try:
-                with transaction.atomic():  # savepoint: a racing duplicate id lands here
-                    event.save(force_insert=True)
-            except IntegrityError:
-                existing = Event.objects.filter(id=event.id).first()
-                if existing is None:
-                    raise
-                return _republished(existing, event, occurred_at is not None)
-        now = timezone.now()
-        deliveries = Delivery.objects.bulk_create(
-            _delivery_for(event, webhook, now=now)
-            for webhook in webhooks_to_receive(
-                event_type=type,
-                data=data,
-                account_id=account.id if account else None,
-                domain=domain,
-            )
-            if webhook.id not in exclude
+        recipients = recipients_to_receive(
+            event_type=type,
+            data=data,
+            account_id=account.id if account else None,
+            domain=domain,
         )
+        now = timezone.now()
+        rows = [_delivery_row(r, now=now) for r in recipients if r.id not in exclude]
+        # A fresh time-ordered id cannot clash; a given one may be taken
+        # (a producer's retry, or two of them racing): then nothing is written.
+        if not event_insert(event, rows, now=now):
+            existing = Event.objects.filter(id=event.id).first()
+            if existing is None:  # deleted since (the purge): as a failed insert did
+                raise IntegrityError(f"Event {event.id} exists and does not.")
+            return _republished(existing, event, occurred_at is not None)
         if incident_key:
             alarms.repeats_stop(event, now=now)
-        ids = [d.id for d in deliveries if d.message_due_at is not None]
+        ids = [row.id for row in rows if row.message_due_at is not None]
         if ids:
             transaction.on_commit(lambda: queue.deliveries_enqueue(ids))
     # Counted here, not on commit (no callback for an event nobody wants): a
     # caller's own transaction that rolls back later is still counted.
-    metrics.events_published(len(deliveries))
-    return PublishResult(event=event, created=True, delivery_count=len(deliveries))
+    metrics.events_published(len(rows))
+    return PublishResult(event=event, created=True, delivery_count=len(rows))
 
 
 def _incident_state(key: str, state: str) -> str:
@@ -157,15 +147,12 @@ def _incident_state(key: str, state: str) -> str:
     return state
 
 
-def _delivery_for(event: Event, webhook: Webhook, *, now: dt.datetime) -> Delivery:
-    if (
-        webhook.circuit == Circuit.OPEN
-        and webhook.circuit_retry_at
-        and webhook.circuit_retry_at > now
-    ):
+def _delivery_row(recipient: Recipient, *, now: dt.datetime) -> DeliveryRow:
+    retry_at = recipient.circuit_retry_at
+    if recipient.circuit == Circuit.OPEN and retry_at and retry_at > now:
         # Held from the start: due at the endpoint's probe, no message before.
-        return Delivery(event=event, webhook=webhook, next_attempt_at=webhook.circuit_retry_at)
-    return Delivery(event=event, webhook=webhook, next_attempt_at=now, message_due_at=now)
+        return DeliveryRow(Delivery._meta.pk.default(), recipient.id, retry_at, None)
+    return DeliveryRow(Delivery._meta.pk.default(), recipient.id, now, now)
 
 
 # The platform's own events about its endpoints (docs/operations.md#operational-events).

@@ -1,9 +1,10 @@
 """Reads for call hooks: which webhooks get an event, call events included, and
 a cheap answer to "does anyone listen to calls of this method here?".
 
-The matching rules are hooks/callmatch.py's; the scope rule is the selectors'
-(`in_scope`), so a call event reaches exactly the webhooks whose scope takes
-in the caller's account and domain, as any event would.
+The matching rules are hooks/callmatch.py's, applied with every other rule by
+hooks.selectors (recipients_for_event), so a call event reaches exactly the
+webhooks whose scope takes in the caller's account and domain, as any event
+would.
 """
 
 from __future__ import annotations
@@ -19,59 +20,49 @@ from django.db import transaction
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
 
-from hooks.callmatch import (
-    CALL_EVENT_TYPES,
-    PHASE_OF_TYPE,
-    CallPhase,
-    call_wanted,
-    gets_ordinary_events,
-)
+from hooks.callmatch import CALL_EVENT_TYPES, PHASE_OF_TYPE, CallPhase, call_wanted
 from hooks.models import Domain, Scope, Webhook
-from hooks.selectors import in_scope, webhooks_for_event
+from hooks.selectors import Recipient, recipients_for_event, webhooks_for_event, webhooks_of
+
+# call.pre, call.post by the phase they tell.
+TYPE_OF_PHASE: dict[str, str] = {phase: type for type, phase in PHASE_OF_TYPE.items()}
 
 
 def webhooks_for_call(
     *, method: str, phase: str, account_id: uuid.UUID | None, domain: Domain | None
 ) -> list[Webhook]:
     """Enabled webhooks in scope that ask for this phase of a call of `method`.
-    Read fresh, as webhooks_for_event."""
-    candidates = (
-        Webhook.objects.enabled()
-        .filter(in_scope(account_id=account_id, domain=domain))
-        .exclude(call_methods=[])
+    Read fresh, as every match (hooks.selectors)."""
+    return webhooks_for_event(
+        event_type=TYPE_OF_PHASE[phase], call_method=method, account_id=account_id, domain=domain
     )
-    return [
-        webhook
-        for webhook in candidates
-        if call_wanted(
-            call_methods=webhook.call_methods,
-            call_phase=webhook.call_phase,
-            method=method,
-            phase=phase,
-        )
-    ]
+
+
+def recipients_to_receive(
+    *, event_type: str, data: Any, account_id: uuid.UUID | None, domain: Domain | None
+) -> list[Recipient]:
+    """The webhooks an event is delivered to (deliveries.publishing): a call
+    event by its method and phase, any other event by its type, less the
+    webhooks that are call hooks only (hooks.selectors.recipients_for_event)."""
+    method = None
+    if event_type in CALL_EVENT_TYPES:
+        method = data.get("method") if isinstance(data, dict) else None
+        if not isinstance(method, str):
+            return []
+    return recipients_for_event(
+        event_type=event_type, call_method=method, account_id=account_id, domain=domain
+    )
 
 
 def webhooks_to_receive(
     *, event_type: str, data: Any, account_id: uuid.UUID | None, domain: Domain | None
 ) -> list[Webhook]:
-    """The webhooks an event is delivered to (deliveries.publishing): a call
-    event by its method and phase, any other event by webhooks_for_event,
-    less the webhooks that are call hooks only."""
-    if event_type in CALL_EVENT_TYPES:
-        method = data.get("method") if isinstance(data, dict) else None
-        if not isinstance(method, str):
-            return []
-        return webhooks_for_call(
-            method=method, phase=PHASE_OF_TYPE[event_type], account_id=account_id, domain=domain
+    """recipients_to_receive's answer as Webhook models."""
+    return webhooks_of(
+        recipients_to_receive(
+            event_type=event_type, data=data, account_id=account_id, domain=domain
         )
-    return [
-        webhook
-        for webhook in webhooks_for_event(
-            event_type=event_type, account_id=account_id, domain=domain
-        )
-        if gets_ordinary_events(call_methods=webhook.call_methods, event_types=webhook.event_types)
-    ]
+    )
 
 
 @dataclass(frozen=True)

@@ -14,7 +14,10 @@ from deliveries import queue
 from deliveries.models import Delivery, DeliveryStatus, Event
 from deliveries.publishing import EventActor, EventConflict, event_publish
 from deliveries.queue import DELIVER_TASK, deliveries_enqueue
-from hooks.models import Scope
+from hooks.health import Circuit
+from hooks.models import Scope, Webhook
+from tests.api_client import url_of
+from tests.conftest import PUBLIC_URL
 from tests.factories import DeliveryFactory, WebhookFactory
 
 pytestmark = pytest.mark.django_db
@@ -327,3 +330,114 @@ def test_no_actor_by_default_from_python(tenants, enqueued):
 def test_an_actor_longer_than_its_column_is_refused_up_front():
     with pytest.raises(ValueError, match="actor's name is over 255"):
         EventActor(id="u", name="x" * 256)
+
+
+# --- a webhook edited between two events: the second follows the edit -------------------------
+# Matching keeps decisions per process (hooks.selectors._receives), keyed by the
+# rule columns' text: every kind of edit, through the API or a bare UPDATE that
+# sends no signal and bumps no updated_at, must apply to the very next event.
+
+LATER = NOW + dt.timedelta(minutes=5)
+
+
+def _receivers(result) -> set[str]:
+    return set(Delivery.objects.filter(event=result.event).values_list("webhook__name", flat=True))
+
+
+@pytest.mark.parametrize(
+    ("given", "edit", "before", "after"),
+    [
+        ({}, {"event_types": ["VOLUME.*"]}, {"hook"}, set()),
+        ({"event_types": ["VOLUME.*"]}, {"event_types": ["VM.*"]}, set(), {"hook"}),
+        (
+            {},
+            {
+                "event_filters": [
+                    {"id": str(uuid.uuid4()), "mode": "exclude", "match": "prefix", "value": "VM."}
+                ]
+            },
+            {"hook"},
+            set(),
+        ),
+        ({}, {"call_methods": ["vm.*"]}, {"hook"}, set()),  # now a call hook only
+        ({}, {"enabled": False}, {"hook"}, set()),
+        ({"account": "west_acct"}, {"scope": Scope.DOMAIN, "domain": "ROOT"}, set(), {"hook"}),
+        ({"account": "west_acct"}, {"scope": Scope.GLOBAL}, set(), {"hook"}),
+    ],
+    ids=[
+        "types-narrowed",
+        "types-widened",
+        "filter-rule",
+        "call-hook",
+        "disabled",
+        "domain-scope",
+        "global-scope",
+    ],
+)
+def test_a_bare_update_applies_to_the_next_event(tenants, enqueued, given, edit, before, after):
+    # given a webhook that has been matched once (its decision is remembered)
+    owner = tenants[given.pop("account", "east_acct")]
+    hook = WebhookFactory(name="hook", account=owner, **given)
+    assert _receivers(publish(tenants)) == before
+
+    # when it is changed by an UPDATE that sends no signal and bumps no updated_at
+    if edit.get("domain") == "ROOT":
+        edit = {**edit, "domain": tenants["root_acct"].domain}
+    Webhook.objects.filter(id=hook.id).update(**edit)
+
+    # then the next event follows the change
+    assert _receivers(publish(tenants)) == after
+
+
+def test_call_hook_edits_apply_to_the_next_call_event(tenants, enqueued):
+    hook = WebhookFactory(name="hook", account=tenants["east_acct"], call_methods=["vm.*"])
+    call = {"type": "call.pre", "data": {"method": "vm.start"}}
+    assert _receivers(publish(tenants, **call)) == {"hook"}
+
+    Webhook.objects.filter(id=hook.id).update(call_phase="post")
+    assert _receivers(publish(tenants, **call)) == set()
+
+    Webhook.objects.filter(id=hook.id).update(call_phase="both", call_methods=["webhook.*"])
+    assert _receivers(publish(tenants, **call)) == set()
+    assert _receivers(publish(tenants, type="call.post", data={"method": "webhook.x"})) == {"hook"}
+
+
+def test_an_api_edit_and_a_filter_rule_apply_to_the_next_event(tenants, admin, enqueued):
+    hook = WebhookFactory(name="hook", account=tenants["east_acct"], payload_url=PUBLIC_URL)
+    assert _receivers(publish(tenants)) == {"hook"}
+
+    patched = admin.patch(url_of(hook), {"event_types": ["VM.DESTROY"]}, format="json")
+    assert patched.status_code == 200, patched.content
+    assert _receivers(publish(tenants)) == set()
+
+    admin.patch(url_of(hook), {"event_types": []}, format="json")
+    rule = {"mode": "exclude", "match": "suffix", "value": ".CREATE"}
+    assert admin.post(f"{url_of(hook)}filters/", rule, format="json").status_code == 201
+    assert _receivers(publish(tenants)) == set()
+
+    assert admin.delete(f"{url_of(hook)}filters/").status_code == 200
+    assert _receivers(publish(tenants)) == {"hook"}
+
+
+@time_machine.travel(NOW, tick=False)
+def test_a_circuit_opened_since_holds_the_next_delivery(tenants, enqueued):
+    # given a webhook matched once with its circuit closed
+    hook = WebhookFactory(name="hook", account=tenants["east_acct"])
+    first = publish(tenants)
+    assert Delivery.objects.get(event=first.event).message_due_at == NOW
+
+    # when its circuit opens (the workers write it with an UPDATE)
+    Webhook.objects.filter(id=hook.id).update(circuit=Circuit.OPEN, circuit_retry_at=LATER)
+
+    # then the next delivery waits for the probe, with no message
+    delivery = Delivery.objects.get(event=publish(tenants).event)
+    assert (delivery.next_attempt_at, delivery.message_due_at) == (LATER, None)
+
+
+def test_a_deleted_webhook_gets_no_more(tenants, enqueued):
+    hook = WebhookFactory(name="hook", account=tenants["east_acct"])
+    assert _receivers(publish(tenants)) == {"hook"}
+
+    Webhook.objects.filter(id=hook.id).delete()
+
+    assert publish(tenants).delivery_count == 0

@@ -218,3 +218,33 @@ def test_a_change_made_by_queryset_update_applies_too(tenants):
     type(webhook).objects.filter(pk=webhook.pk).update(event_types=["NETWORK.*"])
 
     assert matched(account=tenants["east_acct"]) == set()
+
+
+# --- the query compiled once per shape ------------------------------------------------------
+
+
+@pytest.mark.parametrize("who", ["root_acct", "east_sub_acct", "west_acct", "no account"])
+def test_the_compiled_query_answers_as_the_orm(tenants, hooks, who):
+    # The query's SQL is compiled once per shape and run on a plain cursor
+    # (PostgreSQL); its rows must be the queryset's own.
+    from hooks.selectors import _candidate_rows, _candidates
+
+    account = tenants.get(who)
+    account_id = account.id if account else None
+    ancestors = tuple(account.domain.ancestor_ids) if account else ()
+
+    got = sorted(tuple(row) for row in _candidate_rows(account_id, ancestors))
+
+    assert got == sorted(_candidates(account_id, ancestors))
+    assert got  # the global webhook at least
+
+
+def test_a_decision_is_remembered_by_the_rules_text_only():
+    from hooks.selectors import _receives
+
+    _receives.cache_clear()
+    assert _receives("VM.CREATE", None, '["VM.*"]', "[]", "[]", "both")
+    assert not _receives("VM.CREATE", None, '["NET.*"]', "[]", "[]", "both")
+    assert _receives.cache_info().misses == 2
+    assert _receives("VM.CREATE", None, '["VM.*"]', "[]", "[]", "both")
+    assert _receives.cache_info().hits == 1
