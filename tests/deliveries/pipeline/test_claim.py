@@ -162,8 +162,8 @@ def test_the_claim_sql_names_only_columns_the_model_has():
     sql = claim_sql(own_count=2, room=3, vendor_skips_locked=True)
     # every placeholder was filled, and the statement has one %s per parameter:
     # blocked: 3 claimable, sending, 2 limit; 2 own ids; the top-up's 2 due +
-    # 2 own + 1 limit; the gate's 2 limit + sending; the ranking's 2 due; the
-    # UPDATE's 3 SET + 2 due
+    # 2 own + 1 limit; the gate's 2 limit + sending; the ranking's 2 due;
+    # the release's 2 due; the UPDATE's 3 SET + 2 due
     assert "{" not in sql
-    assert sql.count("%s") == 6 + 2 + 5 + 3 + 2 + 5
+    assert sql.count("%s") == 6 + 2 + 5 + 3 + 2 + 2 + 5
     assert sql.count("FOR UPDATE SKIP LOCKED") == 2
