@@ -16,14 +16,20 @@ app.steps["consumer"].add("deliveries.liveness:WorkerHeartbeat")
 
 
 @task_prerun.connect
-def _check_database_connection(**kwargs) -> None:
+def _check_database_connection(sender=None, **kwargs) -> None:
     # Workers keep their connection across tasks (CELERY_DB_REUSE_MAX), so do
     # for each task what Django does for each request: drop a connection that
     # broke (a PostgreSQL restart) or aged out, and health-check it before
     # use (CONN_HEALTH_CHECKS), instead of failing every task until recycled.
+    # A deliver task's claim checks by use instead (deliveries/pipeline/claim.py).
     from django.db import close_old_connections
 
+    from deliveries.pipeline.claim import health_check_by_claim
+    from deliveries.queue import DELIVER_TASK
+
     close_old_connections()
+    if getattr(sender, "name", None) == DELIVER_TASK:
+        health_check_by_claim()
 
 
 @worker_init.connect

@@ -2,6 +2,7 @@
 docs/architecture.md draws them:
 
     claim.py     take due deliveries for this worker (one conditional UPDATE)
+    rows.py      instances from the claim's cursor rows (cached statements)
     request.py   the bytes and headers of an attempt
     send.py      claim, build, send through deliveries.http, record
     outcome.py   what a result means: done, retry when, or give up

@@ -119,7 +119,6 @@ def endpoints_gone(
 
 def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> int:
     webhook = tally.webhook
-    rows = Webhook.objects.filter(id=webhook.id)
     if tally.gone:
         webhook_disable(
             webhook, reason=f"the receiver answered 410 Gone ({tally.last_error})", now=now
@@ -129,6 +128,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> int:
     if tally.successes and not tally.trailing_failures:
         if _is_quiet(webhook, now=now):
             return 0
+        rows = Webhook.objects.filter(id=webhook.id)
         changes: dict[str, Any] = {
             "consecutive_failures": 0,
             "failing_since": None,
@@ -153,6 +153,7 @@ def _endpoint_update(tally: _Tally, *, now: dt.datetime) -> int:
             )
             return released
     elif tally.trailing_failures:
+        rows = Webhook.objects.filter(id=webhook.id)
         changes = {
             "consecutive_failures": F("consecutive_failures") + tally.trailing_failures,
             "failing_since": Coalesce(F("failing_since"), Value(now)),

@@ -125,7 +125,10 @@ def acknowledged(result: SendResult, rule: AckRule | None, *, session_id: str) -
 
 def judged(delivery: Delivery, result: SendResult) -> SendResult:
     """`acknowledged` for one delivery: its webhook's rule, its session id."""
-    return acknowledged(result, delivery.webhook.ack_rule, session_id=str(delivery.id))
+    rule = delivery.webhook.ack_rule
+    if rule is None:  # most webhooks: no session id to format, twice per attempt
+        return result
+    return acknowledged(result, rule, session_id=str(delivery.id))
 
 
 def verdict_of(result: SendResult, *, now: dt.datetime) -> tuple[Verdict, float | None]:

@@ -4,6 +4,7 @@ new state, in one pass; then queue the retries that are near."""
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import logging
 import math
 import uuid
@@ -11,13 +12,13 @@ from collections import defaultdict
 from collections.abc import Iterable, Sequence
 
 from django.conf import settings
-from django.db import DatabaseError, transaction
-from django.db.models import QuerySet
+from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
 from deliveries import alarms, metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
+from deliveries.pipeline import rows
 from deliveries.pipeline.attempt_rows import attempts_write
 from deliveries.pipeline.outcome import Outcome
 from deliveries.pipeline.request import redacted
@@ -41,20 +42,23 @@ def attempt_build(
     """The (unsaved) record of one try, naming the process that sent it (this
     one unless `worker` says otherwise): a column of the bulk INSERT, no
     statement of its own."""
-    return DeliveryAttempt(
-        delivery_id=delivery.id,
-        number=delivery.attempts,
-        started_at=started_at,
-        duration_ms=result.duration_ms,
-        url=request_url,
-        request_headers=redacted(headers),
-        response_status=result.status_code,
-        response_headers=_storable_headers(result.headers),
-        response_body=result.body,
-        response_truncated=result.body_truncated,
-        error_class=result.error_class,
-        error_message=result.error_message,
-        worker=worker_id() if worker is None else worker,
+    return rows.new(
+        DeliveryAttempt,
+        {
+            "delivery_id": delivery.id,
+            "number": delivery.attempts,
+            "started_at": started_at,
+            "duration_ms": result.duration_ms,
+            "url": request_url,
+            "request_headers": redacted(headers),
+            "response_status": result.status_code,
+            "response_headers": _storable_headers(result.headers),
+            "response_body": result.body,
+            "response_truncated": result.body_truncated,
+            "error_class": result.error_class,
+            "error_message": result.error_message,
+            "worker": worker_id() if worker is None else worker,
+        },
     )
 
 
@@ -109,8 +113,6 @@ def outcomes_record(
     """
     if not results:
         return 0
-    scope = Delivery.objects.all()
-    scope = scope.filter(claim_token=token) if token else scope.filter(claim_token__isnull=True)
     near_retries: dict[int, list[uuid.UUID]] = defaultdict(list)
     # One UPDATE per distinct outcome: the successes of a round share one;
     # each retry has its own time (jitter). Cheaper on PostgreSQL than one
@@ -134,7 +136,7 @@ def outcomes_record(
     try:
         # The usual case: every attempt row in one statement, no savepoint.
         with transaction.atomic():
-            updated, attempts, kept = _deliveries_update(scope, groups, results)
+            updated, attempts, kept = _deliveries_update(token, groups, results)
             attempts_write(attempts)
             repeats = _repeats_schedule(kept)
     except DatabaseError as refused:
@@ -142,7 +144,7 @@ def outcomes_record(
         # took the whole transaction with it: written again, each attempt
         # alone, only now paying a savepoint per row.
         with transaction.atomic():
-            updated, attempts, kept = _deliveries_update(scope, groups, results)
+            updated, attempts, kept = _deliveries_update(token, groups, results)
             _attempts_insert_each(attempts, refused)
             repeats = _repeats_schedule(kept)
     for (delivery, _, outcome), (_, due) in zip(results, message_due, strict=True):
@@ -169,7 +171,7 @@ def _repeats_schedule(kept: Results) -> list[tuple[uuid.UUID, float | None]]:
 
 
 def _deliveries_update(
-    scope: QuerySet[Delivery],
+    token: uuid.UUID | None,
     groups: dict[tuple, list[uuid.UUID]],
     results: Results,
 ) -> tuple[int, list[DeliveryAttempt], Results]:
@@ -178,18 +180,24 @@ def _deliveries_update(
     exists)."""
     # Delivery rows first: the UPDATE locks them, and its count tells
     # whether every row still exists and is still ours, the usual case.
+    # A cached statement per shape rather than QuerySet.update(): compiling
+    # the filter and the eight assignments was a third of the record's CPU.
+    db = Delivery.objects.db
+    connection = connections[db]
+    prep = {name: rows.field(Delivery, name) for name in UPDATED_COLUMNS}
     updated = 0
-    for (status, next_at, finished, code, error, due), group in groups.items():
-        updated += scope.filter(id__in=group).update(
-            status=status,
-            next_attempt_at=next_at,
-            finished_at=finished,
-            last_status_code=code,
-            last_error=error,
-            message_due_at=due,
-            claim_token=None,
-            lease_expires_at=None,
-        )
+    with connection.cursor() as cursor:
+        for values, group in groups.items():
+            sql = _update_sql(db, len(group), token is not None)
+            params = [
+                prep[name].get_db_prep_save(value, connection)
+                for name, value in zip(UPDATED_COLUMNS, values, strict=True)
+            ]
+            if token is not None:
+                params.append(CLAIM_TOKEN.get_db_prep_save(token, connection))
+            params += rows.key_values(Delivery, group, db=db)
+            cursor.execute(sql, params)
+            updated += cursor.rowcount
     attempts = [a for _, a, _ in results]
     kept = results
     if updated < len(results):
@@ -205,3 +213,33 @@ def _deliveries_update(
         attempts = [a for d, a, _ in results if d.id in existing]
         kept = [r for r in results if r[0].id in existing]
     return updated, attempts, kept
+
+
+CLAIM_TOKEN = rows.field(Delivery, "claim_token")
+
+# The columns an outcome sets, in the order of _deliveries_update's group keys.
+UPDATED_COLUMNS = (
+    "status",
+    "next_attempt_at",
+    "finished_at",
+    "last_status_code",
+    "last_error",
+    "message_due_at",
+)
+
+
+@functools.lru_cache(maxsize=256)
+def _update_sql(db: str, count: int, has_token: bool) -> str:
+    """UPDATE … WHERE our claim still holds, for `count` ids: the claim is
+    let go (token and lease emptied) with the outcome written."""
+    qn = connections[db].ops.quote_name
+    column = {name: qn(rows.field(Delivery, name).column) for name in UPDATED_COLUMNS}
+    token = qn(CLAIM_TOKEN.column)
+    lease = qn(rows.field(Delivery, "lease_expires_at").column)
+    sets = ", ".join(f"{column[name]} = %s" for name in UPDATED_COLUMNS)
+    ours = f"{token} = %s" if has_token else f"{token} IS NULL"
+    marks = ", ".join(["%s"] * count)
+    return (
+        f"UPDATE {qn(Delivery._meta.db_table)} SET {sets}, {token} = NULL, {lease} = NULL "
+        f"WHERE {ours} AND {qn(Delivery._meta.pk.column)} IN ({marks})"
+    )

@@ -1,12 +1,20 @@
 """webhooks_project/celery.py: a worker's sessions commit without waiting
-for the disk; what it publishes still does (deliveries.publishing)."""
+for the disk; what it publishes still does (deliveries.publishing). Each
+task starts on a checked connection."""
+
+from types import SimpleNamespace
 
 import pytest
 from django.db import connection, connections, transaction
 from django.db.backends.signals import connection_created
 
 from deliveries.publishing import event_publish
-from webhooks_project.celery import _worker_commits, commit_without_waiting
+from deliveries.queue import DELIVER_TASK
+from webhooks_project.celery import (
+    _check_database_connection,
+    _worker_commits,
+    commit_without_waiting,
+)
 
 postgresql_only = pytest.mark.skipif(
     connection.vendor != "postgresql", reason="synchronous_commit is PostgreSQL's"
@@ -68,3 +76,20 @@ def test_other_databases_are_left_alone():
     commit_without_waiting(sender=None, connection=SQLite())  # no cursor asked for
     assert "commits_without_waiting" not in vars(SQLite)
     assert connections  # the real connections are not touched either
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(
+    ("task", "checked"), [(DELIVER_TASK, False), ("deliveries.tasks.sweep", True)]
+)
+def test_only_a_deliver_task_skips_the_health_check_its_claim_makes_by_use(task, checked):
+    # Given a connection left open by the previous task
+    with connection.cursor():
+        pass
+
+    # When a task starts
+    _check_database_connection(sender=SimpleNamespace(name=task))
+
+    # Then Django health-checks it before the task's first query, except
+    # before a deliver task's claim (deliveries/pipeline/claim.py)
+    assert connection.health_check_done is not checked

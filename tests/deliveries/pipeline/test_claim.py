@@ -5,12 +5,17 @@ import uuid
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from deliveries.models import Delivery, DeliveryStatus
-from deliveries.pipeline.claim import CLAIM_COLUMNS, claim_sql, deliveries_claim
+from deliveries.pipeline.claim import (
+    CLAIM_COLUMNS,
+    claim_sql,
+    deliveries_claim,
+    health_check_by_claim,
+)
 from hooks.domain_settings import domain_set_delivery
 from hooks.models import Domain
 from tests.deliveries.pipeline.conftest import NOW, due
@@ -121,18 +126,9 @@ def test_a_claim_never_waits_for_rows_another_claimant_holds():
     elsewhere is skipped, and whoever holds it claims it."""
     if connection.vendor != "postgresql":
         pytest.skip("row locks that another connection holds need PostgreSQL")
-    import psycopg
-
     held, free = due(2)
     Delivery.objects.update(next_attempt_at=timezone.now())
-    settings_dict = connection.settings_dict
-    other = psycopg.connect(
-        dbname=settings_dict["NAME"],
-        user=settings_dict["USER"],
-        password=settings_dict["PASSWORD"] or None,
-        host=settings_dict["HOST"] or "127.0.0.1",
-        port=settings_dict["PORT"] or 5432,
-    )
+    other = other_connection()
     try:
         # Another claimant holds one of our message's rows, mid-claim.
         other.execute(
@@ -153,6 +149,43 @@ def test_a_claim_never_waits_for_rows_another_claimant_holds():
     assert Delivery.objects.get(id=held.id).status == DeliveryStatus.PENDING
 
 
+def other_connection():
+    import psycopg
+
+    settings_dict = connection.settings_dict
+    return psycopg.connect(
+        dbname=settings_dict["NAME"],
+        user=settings_dict["USER"],
+        password=settings_dict["PASSWORD"] or None,
+        host=settings_dict["HOST"] or "127.0.0.1",
+        port=settings_dict["PORT"] or 5432,
+    )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_claim_on_a_connection_cut_while_idle_runs_again_on_a_new_one():
+    """A deliver task skips Django's health check before its first query
+    (webhooks_project/celery.py): its claim finds a dead connection by using it."""
+    if connection.vendor != "postgresql":
+        pytest.skip("cutting a server-side connection needs PostgreSQL")
+    deliveries = due(2)
+    Delivery.objects.update(next_attempt_at=timezone.now())
+    # given the worker's connection is cut between two tasks, as a database restart would
+    pid = connection.connection.info.backend_pid
+    with other_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    close_old_connections()  # as every task starts; it keeps the connection
+    health_check_by_claim()
+    assert connection.connection is not None and connection.health_check_done
+
+    # when the next task claims
+    _, claimed = deliveries_claim([d.id for d in deliveries])
+
+    # then it did, on a new connection
+    assert {d.id for d in claimed} == {d.id for d in deliveries}
+    assert connection.connection.info.backend_pid != pid
+
+
 # --- the claim statement ------------------------------------------------------------------
 
 
@@ -162,8 +195,8 @@ def test_the_claim_sql_names_only_columns_the_model_has():
     sql = claim_sql(own_count=2, room=3, vendor_skips_locked=True)
     # every placeholder was filled, and the statement has one %s per parameter:
     # blocked: 3 claimable, sending, 2 limit; 2 own ids; the top-up's 2 due +
-    # 2 own + 1 limit; the gate's 2 limit + sending; the ranking's 2 due; the
-    # UPDATE's 3 SET + 2 due
+    # 2 own + 1 limit; the gate's 2 limit + sending; the ranking's 2 due;
+    # the release's 2 due; the UPDATE's 3 SET + 2 due
     assert "{" not in sql
-    assert sql.count("%s") == 6 + 2 + 5 + 3 + 2 + 5
+    assert sql.count("%s") == 6 + 2 + 5 + 3 + 2 + 2 + 5
     assert sql.count("FOR UPDATE SKIP LOCKED") == 2

@@ -12,6 +12,8 @@ import datetime as dt
 
 import pytest
 import time_machine
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.pipeline.claim import deliveries_claim
@@ -203,9 +205,12 @@ def test_own_rows_of_a_held_webhook_are_released():
     webhook = WebhookFactory(enabled=False)
     rows = due(webhook, 3, message_due_at=NOW)
 
-    assert deliveries_claim([d.id for d in rows])[1] == []
+    with CaptureQueriesContext(connection) as queries:
+        assert deliveries_claim([d.id for d in rows])[1] == []
 
     assert set(Delivery.objects.values_list("message_due_at", flat=True)) == {None}
+    # The release is part of the claim's statement: one round trip.
+    assert len(queries) == 1
 
 
 def test_only_pending_due_own_rows_are_released():

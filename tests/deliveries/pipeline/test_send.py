@@ -80,3 +80,56 @@ def test_a_probe_that_succeeds_drains_the_held_deliveries(settings, allow_privat
     assert claimed == 30
     assert set(Delivery.objects.values_list("status", flat=True)) == {DeliveryStatus.SUCCEEDED}
     assert len(receiver.received) == 30
+
+
+def test_a_batch_costs_the_same_statements_however_many_deliveries_it_holds(
+    settings, allow_private, receivers
+):
+    """Everything request building, signing, judging, recording and the
+    endpoints' health read of a delivery comes with the claim: a field left
+    deferred, or a relation not cached, would cost a query per delivery."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from hooks.models import HeaderStyle, PayloadFormat
+
+    settings.WEBHOOK_BATCH_SIZE = 50
+    receiver = receivers(responder=lambda received: (200, b'{"code": 0}'))
+    # given webhooks of every payload format, in both header styles, one
+    # with an acknowledgement rule (which the receiver's answer meets)
+    webhooks = [
+        WebhookFactory(
+            payload_url=f"{receiver.url}/{fmt}",
+            payload_format=fmt,
+            header_style=HeaderStyle.CLOUDSTACK if i % 2 else HeaderStyle.STANDARD,
+            ack_field="" if i else "code",
+            ack_value=0,
+        )
+        for i, fmt in enumerate(PayloadFormat.values)
+    ]
+
+    def send(n: int) -> int:
+        now = timezone.now()
+        rows = [
+            DeliveryFactory(
+                webhook=webhooks[i % len(webhooks)], event=EventFactory(), next_attempt_at=now
+            )
+            for i in range(n)
+        ]
+        with CaptureQueriesContext(connection) as queries:
+            assert deliveries_send([d.id for d in rows]) == n
+        return len(queries)
+
+    # when a small batch and a batch four times bigger are sent (each once
+    # first, so that every endpoint's last success is fresh and the health
+    # update writes nothing for the second)
+    send(len(webhooks))
+    small = send(len(webhooks))
+    send(4 * len(webhooks))
+    big = send(4 * len(webhooks))
+
+    # then both cost the same few statements: the claim (one UPDATE, the
+    # events, the webhooks with their domains), the record (BEGIN, one UPDATE
+    # per distinct outcome, the attempts, COMMIT), the refill that finds nothing
+    assert small == big
+    assert big <= 9

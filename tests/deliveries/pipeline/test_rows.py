@@ -1,0 +1,109 @@
+"""Instances from cursor rows (deliveries/pipeline/rows.py) are the ORM's
+instances: every concrete field, converted as the ORM converts it (SQLite
+gives UUIDs and datetimes back as text), nothing deferred, marked as loaded.
+Runs on SQLite and on PostgreSQL (DATABASE_URL)."""
+
+import pytest
+from django.db import connection
+from django.db.models import Model
+from django.db.models.signals import post_init
+from django.test.utils import CaptureQueriesContext
+
+from deliveries.models import Delivery, DeliveryAttempt, Event
+from deliveries.pipeline import rows
+from hooks.domain_settings import domain_set_delivery
+from hooks.models import Domain, Webhook
+from tests.factories import DeliveryFactory, DomainFactory, EventFactory, WebhookFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def values(obj: Model) -> dict:
+    return {f.attname: getattr(obj, f.attname) for f in type(obj)._meta.concrete_fields}
+
+
+def loaded(obj: Model) -> None:
+    assert (obj._state.adding, obj._state.db) == (False, "default")
+    assert obj.get_deferred_fields() == set()
+
+
+def test_in_bulk_gives_what_the_orm_gives():
+    events = [EventFactory(data={"name": "vm-1", "n": [1, 2]}), EventFactory()]
+
+    found = rows.in_bulk(Event, [e.id for e in events], db="default")
+
+    expected = Event.objects.in_bulk([e.id for e in events])
+    assert found.keys() == expected.keys()
+    for pk, event in found.items():
+        assert values(event) == values(expected[pk])
+        loaded(event)
+
+
+def test_in_bulk_joined_caches_the_parent_row():
+    domain = DomainFactory()
+    domain_set_delivery(domain=domain, delivery_timeout=3, delivery_max_attempts=2)
+    hooks = [WebhookFactory(account__domain=domain, domain=domain), WebhookFactory()]
+
+    with CaptureQueriesContext(connection) as queries:
+        found = rows.in_bulk_joined(Webhook, [h.id for h in hooks], via="domain", db="default")
+        settings = {pk: (w.effective_timeout, w.domain.name) for pk, w in found.items()}
+
+    assert len(queries) == 1
+    expected = Webhook.objects.select_related("domain").in_bulk([h.id for h in hooks])
+    assert settings == {pk: (w.effective_timeout, w.domain.name) for pk, w in expected.items()}
+    for pk, webhook in found.items():
+        assert values(webhook) == values(expected[pk])
+        assert values(webhook.domain) == values(Domain.objects.get(pk=webhook.domain_id))
+        loaded(webhook)
+        loaded(webhook.domain)
+
+
+def test_instance_converts_a_delivery_row_as_the_orm_does():
+    delivery = DeliveryFactory()
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT {rows.columns(Delivery, 'default')} FROM deliveries_delivery WHERE id = %s",
+            rows.key_values(Delivery, [delivery.id], db="default"),
+        )
+        (row,) = cursor.fetchall()
+
+    built = rows.instance(Delivery, row, db="default")
+
+    assert values(built) == values(Delivery.objects.get(pk=delivery.pk))
+    loaded(built)
+
+
+def test_a_model_with_init_listeners_is_built_the_orms_way():
+    seen = []
+
+    def listener(sender, instance, **kwargs):
+        seen.append(instance)
+
+    event = EventFactory()
+    post_init.connect(listener, sender=Event)
+    try:
+        found = rows.in_bulk(Event, [event.id], db="default")
+        made = rows.new(Event, {"type": "VM.STOP"})
+    finally:
+        post_init.disconnect(listener, sender=Event)
+
+    assert seen == [found[event.id], made]
+
+
+def test_new_is_the_unsaved_instance_the_constructor_makes():
+    delivery = DeliveryFactory()
+
+    made = rows.new(DeliveryAttempt, {"delivery_id": delivery.id, "number": 1, "url": "u"})
+
+    assert made._state.adding and made._state.db is None
+    expected = DeliveryAttempt(delivery_id=delivery.id, number=1, url="u")
+    assert values(made) == values(expected) | {"id": made.id}
+    assert made.id != expected.id  # each takes its own default
+    made.started_at = delivery.created_at
+    made.save(force_insert=True)
+    assert DeliveryAttempt.objects.get(pk=made.pk).url == "u"
+
+
+def test_new_refuses_a_field_the_model_does_not_have():
+    with pytest.raises(TypeError, match="no field 'delivery'"):
+        rows.new(DeliveryAttempt, {"delivery": None})
