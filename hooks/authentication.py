@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import binascii
 from hmac import compare_digest
+from typing import Any
 
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
@@ -31,6 +32,7 @@ from knox.models import get_token_model
 from knox.settings import CONSTANTS, knox_settings
 from knox.signals import token_expired
 from rest_framework import exceptions
+from rest_framework.authentication import get_authorization_header
 
 from core.prepared import PreparedQuery
 
@@ -64,6 +66,15 @@ class TokenAuthentication(auth.TokenAuthentication):
                     self.renew_token(auth_token)
                 return self.validate_user(auth_token)
         raise exceptions.AuthenticationFailed(msg)
+
+
+def carries_token(request: Any) -> bool:
+    """Whether the request's Authorization header is of the token scheme: then
+    TokenAuthentication, first of the API's classes, decides alone (it accepts
+    the token or answers 401; no later class, the session's included, is
+    asked). knox's own test of the header, on Django's request or DRF's."""
+    header = get_authorization_header(request).split()
+    return bool(header) and header[0].lower() == knox_settings.AUTH_HEADER_PREFIX.encode().lower()
 
 
 class TokenScheme(KnoxTokenScheme):
