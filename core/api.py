@@ -186,11 +186,29 @@ class ConsoleContentNegotiation(DefaultContentNegotiation):
     only when HTML would be chosen, so a JSON request costs nothing more."""
 
     def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
+        if renderers[0].media_type == JSON and _any_or_json(request, format_suffix):
+            # DRF's own answer to these (its first renderer, JSON), without
+            # parsing the header: what every API client sends, on every call.
+            return renderers[0], JSON
         chosen = super().select_renderer(request, renderers, format_suffix)
         if chosen[0].format != "api" or _console_user(request):
             return chosen
         others = [r for r in renderers if r.format != "api"]
         return super().select_renderer(request, others, format_suffix)
+
+
+JSON = "application/json"
+
+
+def _any_or_json(request: Request, format_suffix: Any) -> bool:
+    """No format asked for (a suffix or ?format=: no query at all), and an
+    Accept header that takes JSON as it is (none, */* or application/json)."""
+    meta = request.META
+    return (
+        format_suffix is None
+        and not meta.get("QUERY_STRING")
+        and meta.get("HTTP_ACCEPT", "*/*") in ("*/*", JSON)
+    )
 
 
 def _console_user(request: Request) -> bool:

@@ -15,6 +15,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from core.api import StrictOrderingFilter
+from core.validated import validated
 from deliveries import teardown
 from deliveries.callhooks.api import CallHookMixin
 from deliveries.filters import DeliveryFilter, EventFilter
@@ -145,11 +146,10 @@ class EventViewSet(
         "published with the same contents; 409 when with different contents.",
     )
     def create(self, request, *args, **kwargs):
-        serializer = EventPublishSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        self._check_may_publish([serializer.validated_data])
+        data = validated(EventPublishSerializer, request.data, context={"request": request})
+        self._check_may_publish([data])
         try:
-            result = self._publish(serializer.validated_data)
+            result = self._publish(data)
         except EventConflict as exc:
             return conflict(str(exc))
         return Response(
@@ -165,13 +165,13 @@ class EventViewSet(
     @action(detail=False, methods=["post"])
     def batch(self, request):
         """Publish up to API_EVENT_BATCH_MAX events at once: all or none."""
-        serializer = EventBatchSerializer(data=request.data, context={"request": request})
-        serializer.is_valid(raise_exception=True)
-        self._check_may_publish(serializer.validated_data["events"])
+        body = validated(EventBatchSerializer, request.data, context={"request": request})
+        events = body["events"]
+        self._check_may_publish(events)
         results = []
         try:
             with transaction.atomic():
-                for index, item in enumerate(serializer.validated_data["events"]):
+                for index, item in enumerate(events):
                     try:
                         results.append(self._publish(item))
                     except EventConflict as exc:

@@ -62,11 +62,13 @@ MIDDLEWARE = [
     "whitenoise.middleware.WhiteNoiseMiddleware",
     # Each request's latency by view (after whitenoise: static files aside).
     "webhooks_project.metrics.RequestMetrics",
-    "django.contrib.sessions.middleware.SessionMiddleware",
+    # Sessions, their user and messages: Django's, skipped for API calls made
+    # with a token, which read none of them (webhooks_project/sessions.py).
+    "webhooks_project.sessions.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
-    "django.contrib.auth.middleware.AuthenticationMiddleware",
-    "django.contrib.messages.middleware.MessageMiddleware",
+    "webhooks_project.sessions.AuthenticationMiddleware",
+    "webhooks_project.sessions.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
 ]
 

@@ -77,16 +77,11 @@ class CallHookMixin:
         method = self.call_hook_method_name(request)
         if method is None:
             return
-        actor = request_actor(request)
+        # Both made only if someone listens to calls (call_start).
         self._hooked = call_start(
             method=method,
             params=lambda: _params(kwargs, request.query_params, _body(request)),
-            caller=Caller(
-                user_id=str(actor.user.pk) if actor.user.is_authenticated else None,
-                user_name=actor.user.get_username() or None,
-                account=actor.account,
-                domain=actor.account.domain if actor.account is not None else None,
-            ),
+            caller=lambda: _caller(request),
         )
 
     def handle_exception(self, exc: Exception) -> Any:
@@ -106,6 +101,16 @@ class CallHookMixin:
         call_end(
             call, error={"class": name, "message": _message(data), "status": response.status_code}
         )
+
+
+def _caller(request: Any) -> Caller:
+    actor = request_actor(request)
+    return Caller(
+        user_id=str(actor.user.pk) if actor.user.is_authenticated else None,
+        user_name=actor.user.get_username() or None,
+        account=actor.account,
+        domain=actor.account.domain if actor.account is not None else None,
+    )
 
 
 def _body(request: Any) -> Any:

@@ -15,8 +15,12 @@ import json
 import pytest
 from django.conf import settings
 from django.conf import settings as django_settings
+from rest_framework.negotiation import DefaultContentNegotiation
+from rest_framework.renderers import BrowsableAPIRenderer, JSONRenderer
+from rest_framework.request import Request
+from rest_framework.test import APIRequestFactory
 
-from core.api import MAX_JSON_DEPTH
+from core.api import MAX_JSON_DEPTH, ConsoleContentNegotiation
 from tests.api_client import (
     assert_detail,
     assert_field_error,
@@ -386,3 +390,17 @@ def test_a_date_filter_with_an_offset_postgresql_refuses_is_compared_in_utc(admi
 
     # then it is a filter like any other, not a 500
     assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize("accept", [None, "*/*", "application/json", "application/json; indent=4"])
+@pytest.mark.parametrize(("query", "suffix"), [("", None), ("format=json", None), ("", "json")])
+def test_negotiation_answers_what_drf_answers_for_json_clients(accept, query, suffix):
+    # The shortcut for the Accept headers every client sends is DRF's own answer.
+    headers = {} if accept is None else {"HTTP_ACCEPT": accept}
+    request = Request(APIRequestFactory().get(f"/api/v1/events/?{query}", **headers))
+    renderers = [JSONRenderer(), BrowsableAPIRenderer()]
+
+    ours = ConsoleContentNegotiation().select_renderer(request, renderers, suffix)
+
+    theirs = DefaultContentNegotiation().select_renderer(request, renderers, suffix)
+    assert (ours[0], ours[1]) == (theirs[0], theirs[1])
