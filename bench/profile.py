@@ -42,7 +42,8 @@ WORKER_RULES: Rules = (
 # this process's publishing threads. The queueing runs in the commit's
 # on_commit callbacks, inside the transaction's exit: looked for first.
 PUBLISH_RULES: Rules = (
-    ("enqueue", ("deliveries_enqueue (",)),
+    # The wake-up thread (deliveries/wakeups.py) sends the messages now.
+    ("enqueue", ("deliveries_enqueue (", "deliveries/wakeups.py")),
     ("publish", ("event_publish (", "events_publish (")),
     ("commit", ("django/db/transaction.py",)),
     ("auth", ("authenticate (",)),
