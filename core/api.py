@@ -186,7 +186,7 @@ class ConsoleContentNegotiation(DefaultContentNegotiation):
     only when HTML would be chosen, so a JSON request costs nothing more."""
 
     def select_renderer(self, request: Request, renderers: Any, format_suffix: Any = None) -> Any:
-        if renderers[0].media_type == JSON and _any_or_json(request, format_suffix):
+        if renderers and renderers[0].media_type == JSON and _any_or_json(request, format_suffix):
             # DRF's own answer to these (its first renderer, JSON), without
             # parsing the header: what every API client sends, on every call.
             return renderers[0], JSON

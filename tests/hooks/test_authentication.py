@@ -74,6 +74,30 @@ def test_an_expired_token_is_refused_and_deleted(tenants):
     assert not AuthToken.objects.filter(pk=token.pk).exists()
 
 
+def test_a_revoked_token_is_refused_on_the_next_request(tenants):
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    token, key = token_issue(user=membership.user)
+    client = client_with_key(key)
+    assert client.get(EVENTS).status_code == 200  # the token's query compiled and run
+
+    token.delete()
+
+    assert_detail(client.get(EVENTS), 401, "Invalid token")
+
+
+def test_a_token_expiring_between_two_requests_is_refused_at_once(tenants):
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    token, key = token_issue(user=membership.user, expiry_hours=1)
+    client = client_with_key(key)
+    assert client.get(EVENTS).status_code == 200
+
+    with time_machine.travel(token.expiry + dt.timedelta(seconds=1)):
+        response = client.get(EVENTS)
+
+    assert response.status_code == 401
+    assert not AuthToken.objects.filter(pk=token.pk).exists()
+
+
 def test_a_token_of_an_inactive_user_is_refused(tenants):
     user = UserFactory(is_active=False)
 
