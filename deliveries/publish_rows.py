@@ -130,6 +130,10 @@ def _statement(db: str) -> tuple[str, tuple[Callable[[Event], Any], ...], tuple[
         elif field.attname == "event_id":
             chosen.append(f"e.{pk}")
         else:
+            if field.has_default() and callable(field.default):
+                # A constant here is computed once per process: a default
+                # made per row (a time, a token) needs a DeliveryRow column.
+                raise TypeError(f"Delivery.{field.attname}'s default is made per row")
             chosen.append(cast(field))
             constants.append(_NOW if field.attname == "created_at" else field.get_default())
     by_name = {f.attname: f for f in delivery_fields}

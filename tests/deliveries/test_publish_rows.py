@@ -127,3 +127,15 @@ def test_a_row_for_no_webhook_is_refused_at_commit(tenants, django_db_blocker):
     with pytest.raises(IntegrityError), transaction.atomic():
         event_insert(an_event(tenants), [DeliveryRow(uuid7(), uuid.uuid4(), NOW, NOW)], now=NOW)
         connection.check_constraints()
+
+
+def test_a_default_made_per_row_is_refused_when_the_statement_is_built(monkeypatch):
+    # The statement's constants are computed once per process: a field whose
+    # default is made per row would get one value for every delivery.
+    from deliveries import publish_rows
+
+    field = Delivery._meta.get_field("last_error")
+    monkeypatch.setattr(field, "default", lambda: "made now")
+
+    with pytest.raises(TypeError, match="last_error's default is made per row"):
+        publish_rows._statement.__wrapped__(connection.alias)
