@@ -22,20 +22,10 @@ from django.dispatch import receiver
 
 from hooks.callmatch import CALL_EVENT_TYPES, PHASE_OF_TYPE, CallPhase, call_wanted
 from hooks.models import Domain, Scope, Webhook
-from hooks.selectors import Recipient, recipients_for_event, webhooks_for_event, webhooks_of
+from hooks.selectors import Recipient, recipients_for_event
 
 # call.pre, call.post by the phase they tell.
 TYPE_OF_PHASE: dict[str, str] = {phase: type for type, phase in PHASE_OF_TYPE.items()}
-
-
-def webhooks_for_call(
-    *, method: str, phase: str, account_id: uuid.UUID | None, domain: Domain | None
-) -> list[Webhook]:
-    """Enabled webhooks in scope that ask for this phase of a call of `method`.
-    Read fresh, as every match (hooks.selectors)."""
-    return webhooks_for_event(
-        event_type=TYPE_OF_PHASE[phase], call_method=method, account_id=account_id, domain=domain
-    )
 
 
 def recipients_to_receive(
@@ -51,17 +41,6 @@ def recipients_to_receive(
             return []
     return recipients_for_event(
         event_type=event_type, call_method=method, account_id=account_id, domain=domain
-    )
-
-
-def webhooks_to_receive(
-    *, event_type: str, data: Any, account_id: uuid.UUID | None, domain: Domain | None
-) -> list[Webhook]:
-    """recipients_to_receive's answer as Webhook models."""
-    return webhooks_of(
-        recipients_to_receive(
-            event_type=event_type, data=data, account_id=account_id, domain=domain
-        )
     )
 
 
@@ -82,7 +61,7 @@ class CallListeners:
     It lets a hooked call with no listener cost no query and no event: the
     REST API's event.publish is on the hot path. It only decides whether a
     call is worth publishing; who receives a published call event is read
-    fresh (webhooks_for_call). So a call-hook webhook created in another
+    fresh (recipients_to_receive). So a call-hook webhook created in another
     process hears calls made here at most that many seconds later.
     """
 

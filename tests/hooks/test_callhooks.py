@@ -7,8 +7,9 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
-from hooks.callhooks import call_listeners, webhooks_for_call, webhooks_to_receive
+from hooks.callhooks import TYPE_OF_PHASE, call_listeners, recipients_to_receive
 from hooks.models import Scope, Webhook
+from hooks.selectors import webhooks_of
 from hooks.services import webhooks_set_enabled
 from tests.factories import WebhookFactory
 
@@ -19,9 +20,17 @@ def names(webhooks) -> list[str]:
     return sorted(w.name for w in webhooks)
 
 
-def call(method="vm.start", phase="pre", *, account, **kwargs):
-    return webhooks_for_call(
-        method=method, phase=phase, account_id=account.id, domain=account.domain, **kwargs
+def webhooks_to_receive(**kwargs) -> list[Webhook]:
+    """What publishing delivers an event to, as models."""
+    return webhooks_of(recipients_to_receive(**kwargs))
+
+
+def call(method="vm.start", phase="pre", *, account):
+    return webhooks_to_receive(
+        event_type=TYPE_OF_PHASE[phase],
+        data={"method": method},
+        account_id=account.id,
+        domain=account.domain,
     )
 
 
