@@ -41,6 +41,18 @@ def _worker_commits(**kwargs) -> None:
 
     if not settings.WEBHOOK_WORKER_SYNCHRONOUS_COMMIT:
         connection_created.connect(commit_without_waiting, weak=False)
+    connection_created.connect(plan_by_index, weak=False)
+
+
+def plan_by_index(sender, connection, **kwargs) -> None:
+    """A worker's PostgreSQL session plans through indexes alone, so that its
+    hot statements can be prepared (core/plaincursor.py). Everything a worker
+    reads is by key or by a partial index; a table scan stays where no index
+    applies."""
+    if connection.vendor == "postgresql":
+        from core.plaincursor import plan_through_indexes
+
+        plan_through_indexes(connection)
 
 
 def commit_without_waiting(sender, connection, **kwargs) -> None:

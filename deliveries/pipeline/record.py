@@ -15,6 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
+from core.plaincursor import prepared
 from deliveries import alarms, metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
@@ -186,9 +187,11 @@ def _deliveries_update(
     connection = connections[db]
     prep = {name: rows.field(Delivery, name) for name in UPDATED_COLUMNS}
     updated = 0
-    with connection.cursor() as cursor:
+    # PostgreSQL: prepared (core/plaincursor.py), the ids one array.
+    on_postgresql = connection.vendor == "postgresql"
+    with prepared(db) if on_postgresql else connection.cursor() as cursor:
         for values, group in groups.items():
-            sql = _update_sql(db, len(group), token is not None)
+            sql = _update_sql(db, 1 if on_postgresql else len(group), token is not None)
             params = [
                 prep[name].get_db_prep_save(value, connection)
                 for name, value in zip(UPDATED_COLUMNS, values, strict=True)
@@ -238,8 +241,8 @@ def _update_sql(db: str, count: int, has_token: bool) -> str:
     lease = qn(rows.field(Delivery, "lease_expires_at").column)
     sets = ", ".join(f"{column[name]} = %s" for name in UPDATED_COLUMNS)
     ours = f"{token} = %s" if has_token else f"{token} IS NULL"
-    marks = ", ".join(["%s"] * count)
+    keys = rows.keys_match(Delivery, db, qn(Delivery._meta.pk.column), count)
     return (
         f"UPDATE {qn(Delivery._meta.db_table)} SET {sets}, {token} = NULL, {lease} = NULL "
-        f"WHERE {ours} AND {qn(Delivery._meta.pk.column)} IN ({marks})"
+        f"WHERE {ours} AND {keys}"
     )

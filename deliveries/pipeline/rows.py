@@ -4,7 +4,8 @@ A claim reads a batch of deliveries, their events and their webhooks with
 their domains. Through the ORM (RawQuerySet, in_bulk, select_related) each
 claim compiled two SELECTs and built every instance through Model.__init__:
 measured in-process, that was more than half of the claim's CPU. Here the
-statements are built once per shape (cached), run on a plain cursor, and
+statements are built once per shape (cached), run on a plain cursor
+(prepared, on PostgreSQL), and
 each row becomes an instance as Model.from_db would make it: every concrete
 field loaded (no deferred field, so nothing downstream costs a query), the
 backend's converters applied (SQLite hands back text for UUIDs and
@@ -25,6 +26,8 @@ from django.db import connections
 from django.db.models import Field, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
+
+from core.plaincursor import any_of, prepared
 
 M = TypeVar("M", bound=Model)
 
@@ -92,31 +95,56 @@ def _plain(model: type[Model]) -> bool:
 
 
 def by_key_sql(model: type[Model], db: str, count: int) -> str:
-    return _by_key_sql(model, db, count)
+    return _by_key_sql(model, db, _shape_count(db, count))
 
 
 @functools.lru_cache(maxsize=256)
 def _by_key_sql(model: type[Model], db: str, count: int) -> str:
     qn = connections[db].ops.quote_name
-    marks = ", ".join(["%s"] * count)
-    pk = qn(model._meta.pk.column)
-    return f"SELECT {columns(model, db)} FROM {qn(model._meta.db_table)} WHERE {pk} IN ({marks})"
+    where = keys_match(model, db, qn(model._meta.pk.column), count)
+    return f"SELECT {columns(model, db)} FROM {qn(model._meta.db_table)} WHERE {where}"
+
+
+def keys_match(model: type[Model], db: str, column: str, count: int) -> str:
+    """`column` among `count` keys of `model`: on PostgreSQL one array
+    parameter (one statement, prepared once, for any number of keys), else
+    a parameter a key."""
+    connection = connections[db]
+    if connection.vendor == "postgresql":
+        return any_of(column, model._meta.pk.db_type(connection) or "")
+    return f"{column} IN ({', '.join(['%s'] * count)})"
+
+
+def _shape_count(db: str, count: int) -> int:
+    # With an array parameter, every count is one statement.
+    return 1 if connections[db].vendor == "postgresql" else count
 
 
 def key_values(model: type[Model], keys: Iterable[Any], *, db: str) -> list[Any]:
-    """Primary keys as the database takes them (SQLite: UUIDs as hex)."""
+    """Primary keys as the database takes them (SQLite: UUIDs as hex), as
+    the parameters keys_match's clause takes: an array on PostgreSQL."""
     connection = connections[db]
     pk = model._meta.pk
-    return [pk.get_db_prep_value(k, connection) for k in keys]
+    values = [pk.get_db_prep_value(k, connection) for k in keys]
+    return [values] if connection.vendor == "postgresql" else values
+
+
+def fetch(db: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Run a hot-path statement: prepared on PostgreSQL (core/plaincursor.py)."""
+    if connections[db].vendor == "postgresql":
+        with prepared(db) as cursor:
+            cursor.execute(sql, params)
+            return cursor.fetchall()
+    with connections[db].cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
 
 
 def in_bulk(model: type[M], keys: Collection[Any], *, db: str) -> dict[Any, M]:
     """Model.objects.in_bulk(keys) in one cached statement: {pk: instance}."""
     if not keys:
         return {}
-    with connections[db].cursor() as cursor:
-        cursor.execute(by_key_sql(model, db, len(keys)), key_values(model, keys, db=db))
-        rows = cursor.fetchall()
+    rows = fetch(db, by_key_sql(model, db, len(keys)), key_values(model, keys, db=db))
     found = [instance(model, row, db=db) for row in rows]
     return {obj.pk: obj for obj in found}
 
@@ -129,9 +157,8 @@ def in_bulk_joined(model: type[M], keys: Collection[Any], *, via: str, db: str) 
         return {}
     fk = model._meta.get_field(via)
     related: type[Model] = fk.related_model  # type: ignore[assignment]
-    with connections[db].cursor() as cursor:
-        cursor.execute(_joined_sql(model, via, db, len(keys)), key_values(model, keys, db=db))
-        rows = cursor.fetchall()
+    sql = _joined_sql(model, via, db, _shape_count(db, len(keys)))
+    rows = fetch(db, sql, key_values(model, keys, db=db))
     split = len(model._meta.concrete_fields)
     parent_pk = split + related._meta.concrete_fields.index(related._meta.pk)
     found = {}
@@ -151,12 +178,12 @@ def _joined_sql(model: type[Model], via: str, db: str, count: int) -> str:
     related: type[Model] = fk.related_model  # type: ignore[assignment]
     assert isinstance(fk, Field) and fk.column
     join = "LEFT JOIN" if fk.null else "JOIN"
-    marks = ", ".join(["%s"] * count)
+    where = keys_match(model, db, f"m.{qn(model._meta.pk.column)}", count)
     return (
         f"SELECT {columns(model, db, 'm')}, {columns(related, db, 'r')} "
         f"FROM {qn(model._meta.db_table)} m {join} {qn(related._meta.db_table)} r "
         f"ON r.{qn(related._meta.pk.column)} = m.{qn(fk.column)} "
-        f"WHERE m.{qn(model._meta.pk.column)} IN ({marks})"
+        f"WHERE {where}"
     )
 
 

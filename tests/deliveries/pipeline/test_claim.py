@@ -1,14 +1,16 @@
 """Claiming: the database decides who sends; a worker that claims nothing does nothing."""
 
 import datetime as dt
+import re
 import uuid
 
 import pytest
 import time_machine
-from django.db import close_old_connections, connection
+from django.db import close_old_connections, connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.plaincursor import PLAN_THROUGH_INDEXES
 from deliveries.models import Delivery, DeliveryStatus
 from deliveries.pipeline.claim import (
     CLAIM_COLUMNS,
@@ -193,10 +195,43 @@ def test_the_claim_sql_names_only_columns_the_model_has():
     columns = {f.column for f in Delivery._meta.concrete_fields}
     assert {Delivery._meta.get_field(name).column for name in CLAIM_COLUMNS} <= columns
     sql = claim_sql(own_count=2, room=3, vendor_skips_locked=True)
-    # every placeholder was filled, and the statement has one %s per parameter:
-    # blocked: 3 claimable, sending, 2 limit; 2 own ids; the top-up's 2 due +
-    # 2 own + 1 limit; the gate's 2 limit + sending; the ranking's 2 due;
-    # the release's 2 due; the UPDATE's 3 SET + 2 due
-    assert "{" not in sql
-    assert sql.count("%s") == 6 + 2 + 5 + 3 + 2 + 2 + 5
+    # every placeholder was filled, and the parameters are the ones the claim passes
+    assert "{" not in sql and "%s" not in sql
+    own = {"own"} if connection.vendor == "postgresql" else {"own0", "own1"}
+    passed = {"now", "max_in_flight", "room", "token", "lease"} | own
+    assert set(re.findall(r"%\((\w+)\)s", sql)) == passed
     assert sql.count("FOR UPDATE SKIP LOCKED") == 2
+
+
+def test_on_postgresql_a_claim_is_one_statement_for_any_number_of_ids():
+    # an array of ids: one prepared statement (planned once) for every message size
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite takes a parameter an id")
+    shapes = {claim_sql(own_count=n, room=50 - n, vendor_skips_locked=True) for n in (1, 7, 49)}
+    assert len(shapes) == 1
+
+
+@time_machine.travel(NOW, tick=False)
+def test_the_top_up_walks_the_due_index_in_order_on_statistics_that_saw_nothing_due():
+    # given statistics taken while nothing was due (as after a quiet spell:
+    # ANALYZE then counted every delivery finished), then a backlog
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    DeliveryFactory.create_batch(30, status=DeliveryStatus.SUCCEEDED, next_attempt_at=None)
+    with connection.cursor() as cursor:
+        cursor.execute(f"ANALYZE {Delivery._meta.db_table}")
+    waiting = due(60)
+    sql = claim_sql(own_count=1, room=10, vendor_skips_locked=True)
+    params = {"now": NOW, "max_in_flight": 25, "room": 10, "token": uuid.uuid4(),
+              "lease": NOW, "own": [waiting[0].id]}  # fmt: skip
+    # when the claim is planned as a worker's session plans it (webhooks_project/celery.py)
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute(PLAN_THROUGH_INDEXES.replace("SET ", "SET LOCAL "))
+        cursor.execute(f"EXPLAIN {sql}", params)
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+    # then the top-up reads the due index in its order and stops at its room,
+    # rather than reading every due row (into a bitmap, or from another
+    # index) and sorting them all
+    top_up = plan[plan.index("part1") :].split("CTE gate")[0]
+    assert "Index Scan using delivery_pending_due" in top_up
+    assert "Sort" not in top_up and "Bitmap" not in top_up

@@ -62,7 +62,8 @@ def test_instance_converts_a_delivery_row_as_the_orm_does():
     delivery = DeliveryFactory()
     with connection.cursor() as cursor:
         cursor.execute(
-            f"SELECT {rows.columns(Delivery, 'default')} FROM deliveries_delivery WHERE id = %s",
+            f"SELECT {rows.columns(Delivery, 'default')} FROM deliveries_delivery "
+            f"WHERE {rows.keys_match(Delivery, 'default', 'id', 1)}",
             rows.key_values(Delivery, [delivery.id], db="default"),
         )
         (row,) = cursor.fetchall()
