@@ -6,6 +6,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import Collection
+from contextlib import nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,7 +108,7 @@ def event_publish(
         incident_key=incident_key,
         incident_state=incident_state,
     )
-    with transaction.atomic():
+    with transaction.atomic() if _needs_transaction(incident_key) else nullcontext():
         _commit_durably()
         recipients = recipients_to_receive(
             event_type=type,
@@ -196,6 +197,27 @@ def operational_event_publish(
         )
     except Exception:
         log.exception("could not publish the operational event %s for webhook %s", type, webhook.id)
+
+
+def _needs_transaction(incident_key: str) -> bool:
+    """Whether publishing needs a transaction of its own. On PostgreSQL the
+    event and its deliveries are one statement (deliveries/publish_rows.py),
+    atomic by itself in autocommit mode: no BEGIN and COMMIT, two of a
+    publish's four round trips. An incident's event also ends its older
+    ones' repeats (alarms.repeats_stop), a worker's session must turn its
+    commits durable (_commit_durably), and SQLite writes with the ORM: those
+    take one. Inside a caller's transaction, atomic() is a savepoint there.
+
+    The webhooks are read by a statement before the insert, as they were
+    inside a transaction: under READ COMMITTED either way, a webhook
+    committed between the two is not among them."""
+    connection = transaction.get_connection()
+    return (
+        connection.vendor != "postgresql"
+        or connection.in_atomic_block
+        or bool(incident_key)
+        or getattr(connection, "commits_without_waiting", False)
+    )
 
 
 def _commit_durably() -> None:
