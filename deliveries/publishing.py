@@ -200,13 +200,18 @@ def operational_event_publish(
 
 
 def _needs_transaction(incident_key: str) -> bool:
-    """Whether publishing needs a transaction of its own. On PostgreSQL the
-    event and its deliveries are one statement (deliveries/publish_rows.py),
-    atomic by itself in autocommit mode: no BEGIN and COMMIT, two of a
-    publish's four round trips. An incident's event also ends its older
-    ones' repeats (alarms.repeats_stop), a worker's session must turn its
-    commits durable (_commit_durably), and SQLite writes with the ORM: those
-    take one. Inside a caller's transaction, atomic() is a savepoint there.
+    """Whether publishing needs a transaction (or savepoint) of its own.
+
+    On PostgreSQL the event and its deliveries are one INSERT statement
+    (deliveries/publish_rows.py), atomic by itself: in autocommit mode no
+    BEGIN and COMMIT (two of a publish's four round trips), inside a
+    caller's transaction no savepoint (two more a call, twenty for a batch
+    of ten). Without the savepoint, a database error while publishing fails
+    the caller's transaction, as a failed statement of its own would; an
+    EventConflict or a refused argument, raised in Python, leaves it as it
+    was. An incident's event also ends its older ones' repeats
+    (alarms.repeats_stop), a worker's session must turn its commits durable
+    (_commit_durably), and SQLite writes with the ORM: those take one.
 
     The webhooks are read by a statement before the insert, as they were
     inside a transaction: under READ COMMITTED either way, a webhook
@@ -214,7 +219,6 @@ def _needs_transaction(incident_key: str) -> bool:
     connection = transaction.get_connection()
     return (
         connection.vendor != "postgresql"
-        or connection.in_atomic_block
         or bool(incident_key)
         or getattr(connection, "commits_without_waiting", False)
     )

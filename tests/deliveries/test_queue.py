@@ -35,7 +35,9 @@ class SendTask:
         self.gate.set()
         self.fail_next = 0
 
-    def __call__(self, name, *, args, countdown=None, producer=None):
+    def __call__(
+        self, name, *, args, countdown=None, producer=None, argsrepr=None, kwargsrepr=None
+    ):
         self.calls.append(
             {
                 "pid": os.getpid(),
@@ -43,6 +45,7 @@ class SendTask:
                 "ids": args[0],
                 "countdown": countdown,
                 "producer": producer,
+                "argsrepr": argsrepr,
             }
         )
         if os.getpid() == self.parent:
@@ -145,6 +148,8 @@ def test_a_wakeup_reaches_redis_as_a_celery_task_message(redis_url):
     assert message["headers"]["task"] == DELIVER_TASK
     args, kwargs, _ = json.loads(base64.b64decode(message["body"]))
     assert (args, kwargs) == ([[str(i) for i in ids]], {})
+    # what Celery logs of it: how many ids, not each of them
+    assert message["headers"]["argsrepr"] == "[<2 delivery ids>]"
 
 
 def test_a_forked_child_sends_its_own_wakeups_and_not_the_parents(send_task):
