@@ -68,7 +68,13 @@ from hooks.models import Webhook
 # come back too (RETURNING names no other table on SQLite): the caller keeps
 # the ones now sending.
 #
-# The UPDATE applies the due test itself: rows are re-read as they are now.
+# The UPDATE finds its rows by key alone. Every touched row was locked by
+# cand (FOR UPDATE: the newest version, the pending and due test applied to
+# it by picked and the release) and stays locked to this statement, so
+# nothing can change it in between; SQLite has one writer. Testing the
+# status and due time again here let PostgreSQL find the rows through the
+# due index instead, reading every waiting row for each claim (planned from
+# statistics that counted few of them).
 CLAIM_SQL = """\
 WITH blocked AS MATERIALIZED (
   SELECT w.{w_id} AS webhook_id FROM {w_table} w WHERE NOT ({claimable})
@@ -103,7 +109,7 @@ UPDATE {table}
        {lease_expires_at} = CASE WHEN t.take = 1 THEN %(lease)s ELSE {lease_expires_at} END,
        {attempts} = {attempts} + t.take, {message_due_at} = NULL
   FROM touched t
- WHERE {id} = t.touched_id AND {status} = {pending} AND {next_attempt_at} <= %(now)s
+ WHERE {id} = t.touched_id
 RETURNING {returning}"""
 
 # The statuses and the open circuit are written into the statement rather

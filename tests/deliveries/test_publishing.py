@@ -240,11 +240,14 @@ def test_enqueue_sends_delivery_ids_in_batches(settings, monkeypatch):
     # when
     deliveries_enqueue(ids, countdown=7)
 
-    # then: messages carry ids as strings, never payloads
-    assert sent == [
-        (DELIVER_TASK, {"args": [[str(ids[0]), str(ids[1])]], "countdown": 7}),
-        (DELIVER_TASK, {"args": [[str(ids[2]), str(ids[3])]], "countdown": 7}),
-        (DELIVER_TASK, {"args": [[str(ids[4])]], "countdown": 7}),
+    # then: messages carry ids as strings, never payloads (and say how many)
+    assert [(name, kwargs["args"], kwargs["countdown"]) for name, kwargs in sent] == [
+        (DELIVER_TASK, [[str(ids[0]), str(ids[1])]], 7),
+        (DELIVER_TASK, [[str(ids[2]), str(ids[3])]], 7),
+        (DELIVER_TASK, [[str(ids[4])]], 7),
+    ]
+    assert [kwargs["argsrepr"] for _, kwargs in sent] == ["[<2 delivery ids>]"] * 2 + [
+        "[<1 delivery ids>]"
     ]
 
 

@@ -212,7 +212,7 @@ def test_on_postgresql_a_claim_is_one_statement_for_any_number_of_ids():
 
 
 @time_machine.travel(NOW, tick=False)
-def test_the_top_up_walks_the_due_index_in_order_on_statistics_that_saw_nothing_due():
+def test_the_claim_reads_only_what_it_takes_on_statistics_that_saw_nothing_due():
     # given statistics taken while nothing was due (as after a quiet spell:
     # ANALYZE then counted every delivery finished), then a backlog
     if connection.vendor != "postgresql":
@@ -235,3 +235,6 @@ def test_the_top_up_walks_the_due_index_in_order_on_statistics_that_saw_nothing_
     top_up = plan[plan.index("part1") :].split("CTE gate")[0]
     assert "Index Scan using delivery_pending_due" in top_up
     assert "Sort" not in top_up and "Bitmap" not in top_up
+    # and the UPDATE finds the claimed rows by key, not through the due index
+    update = plan[plan.rindex("CTE Scan on touched t") - 200 :]
+    assert "deliveries_delivery_pkey" in update and "delivery_pending_due" not in update
