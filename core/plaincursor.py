@@ -15,13 +15,19 @@ names in its text the constants a partial index matches on ('pending',
 'sending'), and takes a list of keys as one array (`= ANY(%s)`): one
 statement, one plan, however many keys.
 
-A generic plan is kept until the table's statistics change: planned while
-the delivery table was small, it read the whole table (a claim went from 5
-to 140 ms as the table grew). So a statement that reads a table is prepared
-only on a connection whose sessions plan through indexes alone
-(PLAN_THROUGH_INDEXES: the workers', whose every statement reads by key or
-by a partial index); elsewhere it runs unprepared, planned on each run. A
-statement that reads no table (the publish's INSERT) is prepared anywhere.
+A generic plan is kept until the table's statistics change, and one made
+while a table was small can be wrong once it has grown: a statement that
+reads a table is prepared only where no such plan exists. On a connection
+whose session plans through indexes alone (PLAN_THROUGH_INDEXES: the
+workers') and for a table whose only index holding the key is its primary
+key, a lookup by key has no other plan at any size (the claim's read of
+the events, tests/deliveries/pipeline/test_rows.py). The claim itself, the
+record's UPDATE and the claim's read of the webhooks are not prepared:
+planned on tables of a few rows, PostgreSQL read the deliveries' ids
+through delivery_recent (its second column is the id) as a scan of the
+whole index, and the webhooks through their domains, plans it kept as the
+tables grew (a prepared claim went from 5 to 140 ms). A statement that reads no table (the
+publish's INSERT) is prepared anywhere.
 
 A pooler in transaction mode without prepared-statement support (PgBouncer
 before 1.21) cannot carry them: WEBHOOK_PREPARED_STATEMENTS=0 turns them off.

@@ -93,9 +93,10 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url  (postgres://user@host:5432/name, sqlite:///path)
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-# PostgreSQL: the hot statements (claim, record, publish) are prepared once per
-# connection (core/plaincursor.py). Off for a pooler in transaction mode that
-# cannot carry prepared statements (PgBouncer before 1.21).
+# PostgreSQL: the hot statements whose plan is right at any table size (the
+# publish INSERT, the claim's read of events) are prepared once per
+# connection (core/plaincursor.py). Off for a pooler in
+# transaction mode that cannot carry prepared statements (PgBouncer < 1.21).
 WEBHOOK_PREPARED_STATEMENTS = env_bool("WEBHOOK_PREPARED_STATEMENTS", True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True

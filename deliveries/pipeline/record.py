@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db import DatabaseError, connections, transaction
 from django.utils import timezone
 
-from core.plaincursor import prepared
+from core.plaincursor import plain_cursor
 from deliveries import alarms, metrics, queue
 from deliveries.http import SendResult
 from deliveries.models import Delivery, DeliveryAttempt
@@ -187,9 +187,12 @@ def _deliveries_update(
     connection = connections[db]
     prep = {name: rows.field(Delivery, name) for name in UPDATED_COLUMNS}
     updated = 0
-    # PostgreSQL: prepared (core/plaincursor.py), the ids one array.
+    # PostgreSQL: a plain cursor (server-side binding), the ids one array.
+    # Not prepared: a generic plan made while the table was small could read
+    # the ids through delivery_recent, whose second column is the id, a scan
+    # of the whole index kept as the table grows (core/plaincursor.py).
     on_postgresql = connection.vendor == "postgresql"
-    with prepared(db) if on_postgresql else connection.cursor() as cursor:
+    with plain_cursor(db) if on_postgresql else connection.cursor() as cursor:
         for values, group in groups.items():
             sql = _update_sql(db, 1 if on_postgresql else len(group), token is not None)
             params = [

@@ -5,7 +5,7 @@ their domains. Through the ORM (RawQuerySet, in_bulk, select_related) each
 claim compiled two SELECTs and built every instance through Model.__init__:
 measured in-process, that was more than half of the claim's CPU. Here the
 statements are built once per shape (cached), run on a plain cursor
-(prepared, on PostgreSQL), and
+(prepared where that is safe, on PostgreSQL: fetch), and
 each row becomes an instance as Model.from_db would make it: every concrete
 field loaded (no deferred field, so nothing downstream costs a query), the
 backend's converters applied (SQLite hands back text for UUIDs and
@@ -27,7 +27,7 @@ from django.db.models import Field, Model
 from django.db.models.base import ModelState
 from django.db.models.signals import post_init, pre_init
 
-from core.plaincursor import any_of, prepared
+from core.plaincursor import any_of, plain_cursor, prepared
 
 M = TypeVar("M", bound=Model)
 
@@ -107,7 +107,7 @@ def _by_key_sql(model: type[Model], db: str, count: int) -> str:
 
 def keys_match(model: type[Model], db: str, column: str, count: int) -> str:
     """`column` among `count` keys of `model`: on PostgreSQL one array
-    parameter (one statement, prepared once, for any number of keys), else
+    parameter (one statement for any number of keys), else
     a parameter a key."""
     connection = connections[db]
     if connection.vendor == "postgresql":
@@ -129,22 +129,38 @@ def key_values(model: type[Model], keys: Iterable[Any], *, db: str) -> list[Any]
     return [values] if connection.vendor == "postgresql" else values
 
 
-def fetch(db: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
-    """Run a hot-path statement: prepared on PostgreSQL (core/plaincursor.py)."""
-    if connections[db].vendor == "postgresql":
-        with prepared(db) as cursor:
+def fetch(db: str, sql: str, params: Sequence[Any], *, prepare: bool) -> list[tuple[Any, ...]]:
+    """Run a hot-path statement: on PostgreSQL on a plain cursor, prepared if
+    `prepare` (where its plan is right at any table size, core/plaincursor.py)."""
+    if connections[db].vendor != "postgresql":
+        with connections[db].cursor() as cursor:
             cursor.execute(sql, params)
             return cursor.fetchall()
-    with connections[db].cursor() as cursor:
+    with (prepared if prepare else plain_cursor)(db) as cursor:
         cursor.execute(sql, params)
         return cursor.fetchall()
+
+
+@functools.cache
+def key_only_in_primary_key(model: type[Model]) -> bool:
+    """Whether no index but the primary key holds the model's key column: then
+    a lookup by key can only go through the primary key (with table scans
+    off), whatever the table's size when it was planned. An index that holds
+    the key elsewhere (Delivery's delivery_recent: created_at, id) can be
+    scanned whole with the key as its condition, which is what PostgreSQL
+    chose for a table of a few rows."""
+    pk = model._meta.pk.name
+    indexed = [index.fields for index in model._meta.indexes]
+    indexed += [getattr(c, "fields", ()) for c in model._meta.constraints]
+    return not any(pk in (name.lstrip("-") for name in fields) for fields in indexed)
 
 
 def in_bulk(model: type[M], keys: Collection[Any], *, db: str) -> dict[Any, M]:
     """Model.objects.in_bulk(keys) in one cached statement: {pk: instance}."""
     if not keys:
         return {}
-    rows = fetch(db, by_key_sql(model, db, len(keys)), key_values(model, keys, db=db))
+    sql = by_key_sql(model, db, len(keys))
+    rows = fetch(db, sql, key_values(model, keys, db=db), prepare=key_only_in_primary_key(model))
     found = [instance(model, row, db=db) for row in rows]
     return {obj.pk: obj for obj in found}
 
@@ -158,7 +174,10 @@ def in_bulk_joined(model: type[M], keys: Collection[Any], *, via: str, db: str) 
     fk = model._meta.get_field(via)
     related: type[Model] = fk.related_model  # type: ignore[assignment]
     sql = _joined_sql(model, via, db, _shape_count(db, len(keys)))
-    rows = fetch(db, sql, key_values(model, keys, db=db))
+    # Not prepared: planned on tables of a few rows, PostgreSQL joined them
+    # the other way round (every webhook of the domains, by the foreign
+    # key's index), a plan that would be kept as they grew.
+    rows = fetch(db, sql, key_values(model, keys, db=db), prepare=False)
     split = len(model._meta.concrete_fields)
     parent_pk = split + related._meta.concrete_fields.index(related._meta.pk)
     found = {}

@@ -108,3 +108,35 @@ def test_new_is_the_unsaved_instance_the_constructor_makes():
 def test_new_refuses_a_field_the_model_does_not_have():
     with pytest.raises(TypeError, match="no field 'delivery'"):
         rows.new(DeliveryAttempt, {"delivery": None})
+
+
+def test_only_models_whose_key_no_other_index_holds_are_read_through_prepared_statements():
+    # Delivery's console index (created_at, id) holds the key: not prepared
+    assert rows.key_only_in_primary_key(Event) and rows.key_only_in_primary_key(Webhook)
+    assert not rows.key_only_in_primary_key(Delivery)
+
+
+def test_the_prepared_read_of_events_planned_on_a_tiny_table_goes_by_primary_key():
+    # given tables of a few rows: the worst case for a plan kept as they grow
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    events = EventFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE deliveries_event")
+    sql, keys = rows.by_key_sql(Event, "default", 2), [e.id for e in events[:2]]
+    # when prepared as a worker's session prepares it (generic, through indexes)
+    from django.db import transaction
+
+    from core.plaincursor import PLAN_THROUGH_INDEXES
+
+    with transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        cursor.execute(PLAN_THROUGH_INDEXES.replace("SET ", "SET LOCAL "))
+        cursor.execute(f"PREPARE read_plan (uuid[]) AS {sql.replace('%s', '$1')}")
+        cursor.execute("EXPLAIN EXECUTE read_plan (%s)", [keys])
+        plan = "\n".join(row[0] for row in cursor.fetchall())
+        cursor.execute("DEALLOCATE read_plan")
+
+    # then it is reached through its primary key
+    scans = [line for line in plan.splitlines() if "Scan" in line]
+    assert scans and all("_pkey on " in line for line in scans), plan
