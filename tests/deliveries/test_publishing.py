@@ -7,7 +7,8 @@ import uuid
 import pytest
 import time_machine
 from celery import current_app
-from django.db import transaction
+from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 from kombu.exceptions import OperationalError
 
 from deliveries import queue
@@ -154,6 +155,25 @@ def test_a_rolled_back_caller_leaves_nothing_and_queues_nothing(
 
 
 # --- publishing an id again ------------------------------------------------------------------
+
+
+def test_on_postgresql_a_publish_takes_no_savepoint_and_an_incident_does(
+    tenants, east_hooks, django_capture_on_commit_callbacks, enqueued
+):
+    # The event and its deliveries are one INSERT there: atomic by itself
+    # (deliveries.publishing._needs_transaction). The test runs inside a
+    # transaction, as a caller's own would.
+    if connection.vendor != "postgresql":
+        pytest.skip("SQLite writes through the ORM, in a transaction")
+    with CaptureQueriesContext(connection) as plain, django_capture_on_commit_callbacks():
+        result = publish(tenants)
+    with CaptureQueriesContext(connection) as incident, django_capture_on_commit_callbacks():
+        publish(tenants, incident_key="disk-full")
+
+    assert result.delivery_count == 2
+    assert not [q for q in plain.captured_queries if "SAVEPOINT" in q["sql"]]
+    # an alarm also ends its incident's older repeats: in one savepoint with it
+    assert [q for q in incident.captured_queries if q["sql"].startswith("SAVEPOINT")]
 
 
 def test_the_same_id_and_contents_is_the_same_event(
