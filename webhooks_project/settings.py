@@ -241,8 +241,10 @@ WEBHOOK_ALLOW_PRIVATE_IPS = env_bool("WEBHOOK_ALLOW_PRIVATE_IPS", False)
 WEBHOOK_RESPONSE_BODY_MAX = env_int("WEBHOOK_RESPONSE_BODY_MAX", 64 * 1024, minimum=0)
 # Deliveries one worker claims and sends concurrently per message. A message
 # naming fewer also takes other due deliveries, up to this many, so a busy
-# system sends in full batches whatever its events' fan-out.
-WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 50, minimum=1)
+# system sends in full batches whatever its events' fan-out. Each claim and
+# each record is a statement whatever its size: 200 rather than 50 halved
+# PostgreSQL's statements per delivery under load (architecture.md#throughput).
+WEBHOOK_BATCH_SIZE = env_int("WEBHOOK_BATCH_SIZE", 200, minimum=1)
 # How long a published wake-up that finds its process's wake-up thread idle
 # waits for others to share its message (deliveries/wakeups.py). 0: none, it
 # goes at once; what arrives while a message is being sent still shares the
