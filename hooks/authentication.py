@@ -15,6 +15,8 @@ That SELECT is compiled once per connection (core.prepared): the ORM
 compiling its five-table join on every request cost more CPU than everything
 else the token check does. It is still read on every request, nothing is
 cached between requests: a revoked or expired token is refused at once.
+It is the request's first statement and a read, so it checks the connection
+by use (core.checkbyuse) instead of Django's SELECT 1 before it.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import binascii
 from hmac import compare_digest
 from typing import Any
 
+from django.db import router
 from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from drf_spectacular.contrib.knox_auth_token import KnoxTokenScheme
@@ -34,6 +37,7 @@ from knox.signals import token_expired
 from rest_framework import exceptions
 from rest_framework.authentication import get_authorization_header
 
+from core.checkbyuse import first_statement
 from core.prepared import PreparedQuery
 
 # The tokens of one key (a key prefix is not unique: knox compares the digest
@@ -51,7 +55,9 @@ class TokenAuthentication(auth.TokenAuthentication):
     def authenticate_credentials(self, key: bytes):
         msg = _("Invalid token.")
         token = key.decode("utf-8")
-        for auth_token in TOKENS_OF_KEY.all(token[: CONSTANTS.TOKEN_KEY_LENGTH]):
+        key_prefix = token[: CONSTANTS.TOKEN_KEY_LENGTH]
+        db = router.db_for_read(get_token_model())
+        for auth_token in first_statement(db, lambda: TOKENS_OF_KEY.all(key_prefix, using=db)):
             if auth_token.expiry is not None and auth_token.expiry < timezone.now():
                 username = auth_token.user.get_username()
                 auth_token.delete()

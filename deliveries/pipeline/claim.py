@@ -21,10 +21,11 @@ from collections.abc import Sequence
 from typing import Any
 
 from django.conf import settings
-from django.db import InterfaceError, OperationalError, connections
+from django.db import connections
 from django.db.models import Field, Model
 from django.utils import timezone
 
+from core.checkbyuse import first_statement, skip_health_check
 from core.plaincursor import any_of, plain_cursor
 from deliveries.models import Delivery, DeliveryStatus, Event
 from deliveries.pipeline import rows
@@ -326,19 +327,10 @@ def _claim_update(
         room=room,
         vendor_skips_locked=connection.features.has_select_for_update_skip_locked,
     )
-    try:
-        returned = _fetch(sql, params, plain=as_array)
-    except (InterfaceError, OperationalError):
-        # The connection broke while idle (a database restart, a cut
-        # connection): the statement did not run. Once more on a new
-        # connection, instead of a health check before every task
-        # (health_check_by_claim). Had it broken after the statement ran,
-        # those rows wait for their lease to run out, as a worker's crash
-        # leaves them.
-        if connection.in_atomic_block or connection.is_usable():
-            raise
-        connection.close()
-        returned = _fetch(sql, params, plain=as_array)
+    # Checked by use (core.checkbyuse): the claim is one atomic statement.
+    # Had the connection broken after it ran, those rows wait for their
+    # lease to run out, as a worker's crash leaves them.
+    returned = first_statement(Delivery.objects.db, lambda: _fetch(sql, params, plain=as_array))
     db = Delivery.objects.db
     found = [rows.instance(Delivery, row, db=db) for row in returned]
     # The released rows came back too, still pending.
@@ -364,6 +356,4 @@ def health_check_by_claim() -> None:
     whether the connection broke while idle, and then runs again on a new one
     (_claim_update). Called after close_old_connections, which still drops a
     connection that had errors or aged out."""
-    connection = connections[Delivery.objects.db]
-    if connection.connection is not None:
-        connection.health_check_done = True  # type: ignore[attr-defined]  # Django's own flag
+    skip_health_check(Delivery.objects.db)

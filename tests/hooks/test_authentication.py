@@ -7,7 +7,7 @@ import datetime as dt
 
 import pytest
 import time_machine
-from django.db import connection
+from django.db import close_old_connections, connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 from knox.models import AuthToken
@@ -38,6 +38,7 @@ from tests.factories import (
     UserFactory,
     WebhookFactory,
 )
+from tests.pgsessions import cut_while_idle
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,27 @@ def test_without_a_valid_token_it_is_401(tenants, hook, method, path, authorizat
 
     assert_detail(response, 401, fragment)
     assert response["WWW-Authenticate"].startswith("Token")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_request_on_a_connection_cut_while_idle_is_answered_on_a_new_one(tenants, monkeypatch):
+    """The token query is a request's first statement: it checks the
+    connection (core.checkbyuse) in place of Django's SELECT 1."""
+    if connection.vendor != "postgresql":
+        pytest.skip("cutting a server-side connection needs PostgreSQL")
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    client = client_with_key(token_issue(user=membership.user)[1])
+    checks = []
+    usable = connection.is_usable
+    monkeypatch.setattr(connection, "is_usable", lambda: checks.append(1) or usable())
+    close_old_connections()  # as a request starts (the test client does not)
+    assert client.get(WEBHOOKS).status_code == 200
+    assert checks == []  # no SELECT 1 before the token query on a live connection
+    # given the web process's connection is cut between two requests
+    dead = cut_while_idle()
+
+    response = client.post(EVENTS, {"type": "VM.CREATE", "data": {}}, format="json")
+
+    assert response.status_code == 202, response.content
+    assert Event.objects.filter(type="VM.CREATE").count() == 1
+    assert connection.connection.info.backend_pid != dead

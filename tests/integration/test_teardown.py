@@ -14,7 +14,6 @@ import threading
 import time
 import uuid
 
-import psycopg
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -28,6 +27,7 @@ from hooks.models import Account, Webhook
 from hooks.services import token_issue
 from tests.factories import DeliveryAttemptFactory, DeliveryFactory, WebhookFactory
 from tests.live import wait_until
+from tests.pgsessions import other_connection
 
 
 def api_client(django_user_model) -> APIClient:
@@ -35,18 +35,6 @@ def api_client(django_user_model) -> APIClient:
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=admin)[1]}")
     return client
-
-
-def other_connection(*, autocommit: bool = False) -> psycopg.Connection:
-    s = connection.settings_dict
-    return psycopg.connect(
-        autocommit=autocommit,
-        host=s["HOST"] or "127.0.0.1",
-        port=s["PORT"] or 5432,
-        user=s["USER"],
-        password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
-    )
 
 
 @pytest.mark.django_db(transaction=True)

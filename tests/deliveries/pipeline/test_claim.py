@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import time_machine
-from django.db import close_old_connections, connection, transaction
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
@@ -22,6 +22,7 @@ from hooks.domain_settings import domain_set_delivery
 from hooks.models import Domain
 from tests.deliveries.pipeline.conftest import NOW, due
 from tests.factories import DeliveryFactory, DomainFactory, EventFactory, WebhookFactory
+from tests.pgsessions import cut_while_idle, other_connection
 
 pytestmark = pytest.mark.django_db
 
@@ -151,19 +152,6 @@ def test_a_claim_never_waits_for_rows_another_claimant_holds():
     assert Delivery.objects.get(id=held.id).status == DeliveryStatus.PENDING
 
 
-def other_connection():
-    import psycopg
-
-    settings_dict = connection.settings_dict
-    return psycopg.connect(
-        dbname=settings_dict["NAME"],
-        user=settings_dict["USER"],
-        password=settings_dict["PASSWORD"] or None,
-        host=settings_dict["HOST"] or "127.0.0.1",
-        port=settings_dict["PORT"] or 5432,
-    )
-
-
 @pytest.mark.django_db(transaction=True)
 def test_a_claim_on_a_connection_cut_while_idle_runs_again_on_a_new_one():
     """A deliver task skips Django's health check before its first query
@@ -173,10 +161,7 @@ def test_a_claim_on_a_connection_cut_while_idle_runs_again_on_a_new_one():
     deliveries = due(2)
     Delivery.objects.update(next_attempt_at=timezone.now())
     # given the worker's connection is cut between two tasks, as a database restart would
-    pid = connection.connection.info.backend_pid
-    with other_connection() as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
-    close_old_connections()  # as every task starts; it keeps the connection
+    pid = cut_while_idle()  # close_old_connections, as every task starts, keeps it
     health_check_by_claim()
     assert connection.connection is not None and connection.health_check_done
 

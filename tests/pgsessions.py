@@ -1,0 +1,33 @@
+"""PostgreSQL sessions beside the test's own: to hold locks the way another
+worker would, or to cut the test's connection the way a database restart
+would."""
+
+from __future__ import annotations
+
+import psycopg
+from django.db import close_old_connections, connection
+
+
+def other_connection(*, autocommit: bool = False) -> psycopg.Connection:
+    """A second session on the test database, apart from Django's."""
+    s = connection.settings_dict
+    return psycopg.connect(
+        autocommit=autocommit,
+        host=s["HOST"] or "127.0.0.1",
+        port=s["PORT"] or 5432,
+        user=s["USER"],
+        password=s["PASSWORD"] or None,
+        dbname=s["NAME"],
+    )
+
+
+def cut_while_idle() -> int:
+    """Terminate Django's open session from another, as a database restart
+    would between two requests or tasks; return the dead session's pid.
+    Django still holds the dead connection: close_old_connections (run as
+    every request and task starts) does not notice."""
+    pid = connection.connection.info.backend_pid
+    with other_connection() as other:
+        other.execute("SELECT pg_terminate_backend(%s)", [pid])
+    close_old_connections()
+    return pid
