@@ -21,13 +21,13 @@ reads a table is prepared only where no such plan exists. On a connection
 whose session plans through indexes alone (PLAN_THROUGH_INDEXES: the
 workers') and for a table whose only index holding the key is its primary
 key, a lookup by key has no other plan at any size (the claim's read of
-the events, tests/deliveries/pipeline/test_rows.py). The claim itself, the
-record's UPDATE and the claim's read of the webhooks are not prepared:
-planned on tables of a few rows, PostgreSQL read the deliveries' ids
-through delivery_recent (its second column is the id) as a scan of the
-whole index, and the webhooks through their domains, plans it kept as the
-tables grew (a prepared claim went from 5 to 140 ms). A statement that reads no table (the
-publish's INSERT) is prepared anywhere.
+the events; of the webhooks with their domains, the join's order fixed by
+the statement: tests/deliveries/pipeline/test_rows.py). The claim itself
+and the record's UPDATE are not prepared: planned on tables of a few rows,
+PostgreSQL read the deliveries' ids through delivery_recent (its second
+column is the id) as a scan of the whole index, a plan it kept as the table
+grew (a prepared claim went from 5 to 140 ms). A statement that reads no
+table (the publish's INSERT) is prepared anywhere.
 
 A pooler in transaction mode without prepared-statement support (PgBouncer
 before 1.21) cannot carry them: WEBHOOK_PREPARED_STATEMENTS=0 turns them off.

@@ -113,18 +113,13 @@ def test_new_refuses_a_field_the_model_does_not_have():
 def test_only_models_whose_key_no_other_index_holds_are_read_through_prepared_statements():
     # Delivery's console index (created_at, id) holds the key: not prepared
     assert rows.key_only_in_primary_key(Event) and rows.key_only_in_primary_key(Webhook)
+    assert rows.key_only_in_primary_key(Domain)
     assert not rows.key_only_in_primary_key(Delivery)
 
 
-def test_the_prepared_read_of_events_planned_on_a_tiny_table_goes_by_primary_key():
-    # given tables of a few rows: the worst case for a plan kept as they grow
-    if connection.vendor != "postgresql":
-        pytest.skip("PostgreSQL's planner")
-    events = EventFactory.create_batch(3)
-    with connection.cursor() as cursor:
-        cursor.execute("ANALYZE deliveries_event")
-    sql, keys = rows.by_key_sql(Event, "default", 2), [e.id for e in events[:2]]
-    # when prepared as a worker's session prepares it (generic, through indexes)
+def generic_plan(sql: str, keys: list) -> str:
+    """EXPLAIN of `sql` prepared as a worker's session prepares it: a
+    generic plan, on a session that plans through indexes alone."""
     from django.db import transaction
 
     from core.plaincursor import PLAN_THROUGH_INDEXES
@@ -136,7 +131,40 @@ def test_the_prepared_read_of_events_planned_on_a_tiny_table_goes_by_primary_key
         cursor.execute("EXPLAIN EXECUTE read_plan (%s)", [keys])
         plan = "\n".join(row[0] for row in cursor.fetchall())
         cursor.execute("DEALLOCATE read_plan")
+    return plan
+
+
+def test_the_prepared_read_of_events_planned_on_a_tiny_table_goes_by_primary_key():
+    # given tables of a few rows: the worst case for a plan kept as they grow
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    events = EventFactory.create_batch(3)
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE deliveries_event")
+
+    # when prepared as a worker's session prepares it
+    plan = generic_plan(rows.by_key_sql(Event, "default", 2), [e.id for e in events[:2]])
 
     # then it is reached through its primary key
     scans = [line for line in plan.splitlines() if "Scan" in line]
     assert scans and all("_pkey on " in line for line in scans), plan
+
+
+def test_the_prepared_read_of_webhooks_with_domains_on_tiny_tables_goes_by_primary_keys():
+    # given tables of a few rows, each domain with several webhooks: planned
+    # as a plain join, PostgreSQL went from the domains to their webhooks
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    webhooks = [WebhookFactory(domain=domain) for domain in DomainFactory.create_batch(2)]
+    webhooks += [WebhookFactory(domain=webhooks[0].domain) for _ in range(3)]
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE hooks_webhook")
+        cursor.execute("ANALYZE hooks_domain")
+
+    # when prepared as a worker's session prepares it
+    plan = generic_plan(rows._joined_sql(Webhook, "domain", "default", 1), [webhooks[0].id])
+
+    # then each webhook by its key, then its domain by the domain's key
+    scans = [line.strip() for line in plan.splitlines() if "Scan" in line]
+    assert len(scans) == 2 and all("_pkey on " in line for line in scans), plan
+    assert "hooks_webhook" in scans[0] and "hooks_domain" in scans[1], plan
