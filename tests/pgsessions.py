@@ -8,8 +8,8 @@ import psycopg
 from django.db import close_old_connections, connection
 
 
-def other_connection(*, autocommit: bool = False) -> psycopg.Connection:
-    """A second session on the test database, apart from Django's."""
+def other_connection(*, autocommit: bool = False, dbname: str = "") -> psycopg.Connection:
+    """A second session on the test database (or `dbname`), apart from Django's."""
     s = connection.settings_dict
     return psycopg.connect(
         autocommit=autocommit,
@@ -17,7 +17,7 @@ def other_connection(*, autocommit: bool = False) -> psycopg.Connection:
         port=s["PORT"] or 5432,
         user=s["USER"],
         password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
+        dbname=dbname or s["NAME"],
     )
 
 

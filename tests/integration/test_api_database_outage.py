@@ -1,10 +1,15 @@
 """Issue 10, item 4 on real PostgreSQL: the web process's backend is
-terminated (pg_terminate_backend from another connection) before a request;
-the request answers a JSON 503 with Retry-After, and the next one works."""
+terminated (pg_terminate_backend from another connection) before a request.
+A connection cut while idle is noticed by the request's first statement,
+which runs again on a new one (core/checkbyuse.py): the publish is stored.
+While the database also refuses new connections, the request answers a JSON
+503 with Retry-After, and once it takes them again the next one works."""
 
 from __future__ import annotations
 
-import psycopg
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import pytest
 from django.db import close_old_connections, connection
 from rest_framework.test import APIClient
@@ -12,21 +17,14 @@ from rest_framework.test import APIClient
 from deliveries.models import Event
 from hooks.services import token_issue
 from tests.live import wait_until
+from tests.pgsessions import other_connection
 
 
 def terminate_our_backend() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_backend_pid()")
         (pid,) = cursor.fetchone()
-    s = connection.settings_dict
-    with psycopg.connect(
-        host=s["HOST"] or "127.0.0.1",
-        port=s["PORT"] or 5432,
-        user=s["USER"],
-        password=s["PASSWORD"] or None,
-        dbname=s["NAME"],
-        autocommit=True,
-    ) as other:
+    with other_connection(autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
 
         def gone():
@@ -37,19 +35,58 @@ def terminate_our_backend() -> None:
         wait_until(gone, timeout=10, message="the backend to end")
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_publish_whose_database_connection_died_answers_503(django_user_model, tenants):
-    if connection.vendor != "postgresql":
-        pytest.skip("terminates a PostgreSQL backend")
+@contextmanager
+def refusing_connections() -> Iterator[None]:
+    """The test database takes no new connection (superusers' included) until
+    the block ends; those already open stay. (Said from another database: a
+    session cannot refuse connections to its own.)"""
+    name = connection.settings_dict["NAME"]
+    with other_connection(autocommit=True, dbname="postgres") as other:
+        other.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS false')
+        try:
+            yield
+        finally:
+            other.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
+
+
+def publisher(django_user_model) -> APIClient:
     admin = django_user_model.objects.create_superuser("producer", password="x")
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=admin)[1]}")
+    return client
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_on_a_connection_cut_while_idle_is_stored_on_a_new_one(
+    django_user_model, tenants
+):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    client = publisher(django_user_model)
     event = {"type": "VM.CREATE", "account": str(tenants["east_acct"].id), "data": {"n": 1}}
     assert client.post("/api/v1/events/", event, format="json").status_code == 202
 
     # When PostgreSQL ends the connection the next request will use
     terminate_our_backend()
     response = client.post("/api/v1/events/", event, format="json")
+
+    # Then its first statement found out and ran again on a new connection
+    assert response.status_code == 202, response.content
+    assert Event.objects.count() == 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_publish_while_the_database_takes_no_connection_answers_503(django_user_model, tenants):
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
+    client = publisher(django_user_model)
+    event = {"type": "VM.CREATE", "account": str(tenants["east_acct"].id), "data": {"n": 1}}
+    assert client.post("/api/v1/events/", event, format="json").status_code == 202
+
+    # When PostgreSQL ends the connection and refuses a new one
+    terminate_our_backend()
+    with refusing_connections():
+        response = client.post("/api/v1/events/", event, format="json")
 
     # Then the answer is JSON, 503, with Retry-After; and a retry succeeds
     assert response.status_code == 503, response.content
