@@ -4,6 +4,8 @@ would."""
 
 from __future__ import annotations
 
+import time
+
 import psycopg
 from django.db import close_old_connections, connection
 
@@ -27,7 +29,13 @@ def cut_while_idle() -> int:
     Django still holds the dead connection: close_old_connections (run as
     every request and task starts) does not notice."""
     pid = connection.connection.info.backend_pid
-    with other_connection() as other:
+    with other_connection(autocommit=True) as other:
         other.execute("SELECT pg_terminate_backend(%s)", [pid])
+        # pg_terminate_backend only signals: wait until the session is gone.
+        deadline = time.monotonic() + 10
+        while other.execute("SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]).fetchone():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"backend {pid} still there 10 s after it was terminated")
+            time.sleep(0.01)
     close_old_connections()
     return pid

@@ -16,23 +16,7 @@ from rest_framework.test import APIClient
 
 from deliveries.models import Event
 from hooks.services import token_issue
-from tests.live import wait_until
-from tests.pgsessions import other_connection
-
-
-def terminate_our_backend() -> None:
-    with connection.cursor() as cursor:
-        cursor.execute("SELECT pg_backend_pid()")
-        (pid,) = cursor.fetchone()
-    with other_connection(autocommit=True) as other:
-        other.execute("SELECT pg_terminate_backend(%s)", [pid])
-
-        def gone():
-            return not other.execute(
-                "SELECT 1 FROM pg_stat_activity WHERE pid = %s", [pid]
-            ).fetchone()
-
-        wait_until(gone, timeout=10, message="the backend to end")
+from tests.pgsessions import cut_while_idle, other_connection
 
 
 @contextmanager
@@ -49,25 +33,28 @@ def refusing_connections() -> Iterator[None]:
             other.execute(f'ALTER DATABASE "{name}" ALLOW_CONNECTIONS true')
 
 
-def publisher(django_user_model) -> APIClient:
+EVENT = {"type": "VM.CREATE", "data": {"n": 1}}
+
+
+@pytest.fixture
+def published_once(django_user_model, tenants) -> tuple[APIClient, dict]:
+    """A producer's client whose connection has served one publish, and its event."""
+    if connection.vendor != "postgresql":
+        pytest.skip("terminates a PostgreSQL backend")
     admin = django_user_model.objects.create_superuser("producer", password="x")
     client = APIClient(raise_request_exception=False)
     client.credentials(HTTP_AUTHORIZATION=f"Token {token_issue(user=admin)[1]}")
-    return client
+    event = EVENT | {"account": str(tenants["east_acct"].id)}
+    assert client.post("/api/v1/events/", event, format="json").status_code == 202
+    return client, event
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_publish_on_a_connection_cut_while_idle_is_stored_on_a_new_one(
-    django_user_model, tenants
-):
-    if connection.vendor != "postgresql":
-        pytest.skip("terminates a PostgreSQL backend")
-    client = publisher(django_user_model)
-    event = {"type": "VM.CREATE", "account": str(tenants["east_acct"].id), "data": {"n": 1}}
-    assert client.post("/api/v1/events/", event, format="json").status_code == 202
+def test_a_publish_on_a_connection_cut_while_idle_is_stored_on_a_new_one(published_once):
+    client, event = published_once
 
     # When PostgreSQL ends the connection the next request will use
-    terminate_our_backend()
+    cut_while_idle()
     response = client.post("/api/v1/events/", event, format="json")
 
     # Then its first statement found out and ran again on a new connection
@@ -76,15 +63,11 @@ def test_a_publish_on_a_connection_cut_while_idle_is_stored_on_a_new_one(
 
 
 @pytest.mark.django_db(transaction=True)
-def test_a_publish_while_the_database_takes_no_connection_answers_503(django_user_model, tenants):
-    if connection.vendor != "postgresql":
-        pytest.skip("terminates a PostgreSQL backend")
-    client = publisher(django_user_model)
-    event = {"type": "VM.CREATE", "account": str(tenants["east_acct"].id), "data": {"n": 1}}
-    assert client.post("/api/v1/events/", event, format="json").status_code == 202
+def test_a_publish_while_the_database_takes_no_connection_answers_503(published_once):
+    client, event = published_once
 
     # When PostgreSQL ends the connection and refuses a new one
-    terminate_our_backend()
+    cut_while_idle()
     with refusing_connections():
         response = client.post("/api/v1/events/", event, format="json")
 
