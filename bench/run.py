@@ -70,7 +70,12 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         help="throughput phase: events per publish call (api: POST /api/v1/events/batch/; "
         "python: one transaction)",
     )
-    p.add_argument("--web-workers", type=int, default=2, help="gunicorn workers (--via api)")
+    p.add_argument(
+        "--web-workers",
+        type=int,
+        default=None,
+        help="gunicorn workers (--via api); default: as the project's gunicorn_conf.py sets them",
+    )
     p.add_argument("--rate", type=float, default=50, help="latency phase: events per second")
     p.add_argument("--duration", type=float, default=20, help="latency phase: seconds")
     p.add_argument(
@@ -134,7 +139,8 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
         "latency_runs",
     )
     for name in names:
-        if getattr(args, name) < 1:
+        value = getattr(args, name)
+        if value is not None and value < 1:
             p.error(f"--{name.replace('_', '-')} must be at least 1")
     if args.soak < 0 or args.soak_every < 1 or args.soak_ahead < 1:
         p.error("--soak must be positive, --soak-every and --soak-ahead at least 1")

@@ -27,7 +27,7 @@ from typing import Any
 
 import requests
 
-from bench.accounting import CpuGroups, RssSampler
+from bench.accounting import CpuGroups, RssSampler, descendants, proc_table
 from bench.common import lock_database, recreate_database, setup_django
 from bench.context import Bench
 from bench.procs import Children, run_checked
@@ -265,12 +265,15 @@ def start_web(args: argparse.Namespace, env: dict[str, str], children: Children)
     conf = args.project_dir / "webhooks_project" / "gunicorn_conf.py"
     config = ["-c", "python:webhooks_project.gunicorn_conf"] if conf.exists() else []
     cmd = [sys.executable, "-m", "gunicorn", *config, "webhooks_project.wsgi"]
-    cmd += ["--bind", f"127.0.0.1:{port}", "--workers", str(args.web_workers)]
-    cmd += ["--log-level", "warning"]
+    cmd += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if args.web_workers is not None:
+        cmd += ["--workers", str(args.web_workers)]
     proc = children.start("web", cmd, env)
 
     def healthy() -> bool:
         return requests.get(f"http://127.0.0.1:{port}/health/", timeout=2).status_code == 200
 
     children.wait_until("gunicorn", healthy, timeout=60)
+    if args.web_workers is None:  # what the project's settings started, for the summary
+        args.web_workers = len(descendants(proc_table(), [proc.pid])) - 1
     return port, proc.pid

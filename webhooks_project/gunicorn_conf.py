@@ -15,9 +15,18 @@ from webhooks_project.middleware import DRAIN_MAX_BYTES
 # after each one. Measured with bench/run.py (one event per request, 2
 # workers): 702-720 deliveries/s with sync workers, 861-983 with 4 threads.
 # Each thread holds its own database connection: workers x threads of them.
+#
+# One process of 8 threads by default: on the two cores of the reference
+# machine, which the web shares with the worker, PostgreSQL and Redis, one
+# process costs less CPU per request than two (bench/run.py over the API,
+# interleaved: web 0.21-0.25 ms per delivery with one process, 0.30-0.32
+# with 2 x 4 threads; with one process its 8 threads' wake-ups also share
+# one wake-up thread, so fewer messages). One process runs Python on at
+# most one core (the GIL): about 450 event POSTs a second here. Give the
+# web more cores with WEB_CONCURRENCY (docs/operations.md).
 worker_class = "gthread"
-workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
-threads = int(os.environ.get("WEB_THREADS", "4"))
+workers = int(os.environ.get("WEB_CONCURRENCY", "1"))
+threads = int(os.environ.get("WEB_THREADS", "8"))
 keepalive = 5
 # On SIGTERM, requests in flight get this long to finish before the workers
 # are killed. API requests take milliseconds; gunicorn's default (30 s) is
