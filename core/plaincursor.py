@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from typing import Any
 
 import psycopg
@@ -67,13 +67,21 @@ class PlainCursor:
     def rowcount(self) -> int:
         return self.cursor.rowcount
 
-    def execute(self, sql: str, params: Sequence[Any] | Mapping[str, Any]) -> None:
+    def execute(
+        self,
+        sql: str,
+        params: Sequence[Any] | Mapping[str, Any],
+        *,
+        prepare: bool | None = None,
+    ) -> None:
+        """Run `sql`; prepared as the cursor says unless `prepare` says otherwise."""
+        prepare = self.prepare if prepare is None else prepare or None
         if self.log is None:
-            self.cursor.execute(sql, params, prepare=self.prepare)
+            self.cursor.execute(sql, params, prepare=prepare)
             return
         started = time.monotonic()
         try:
-            self.cursor.execute(sql, params, prepare=self.prepare)
+            self.cursor.execute(sql, params, prepare=prepare)
         finally:
             elapsed = f"{time.monotonic() - started:.3f}"
             self.log.append({"sql": f"{sql} {params!r}", "time": elapsed})
@@ -119,6 +127,75 @@ def prepared(db: str, *, reads_tables: bool = True) -> AbstractContextManager[Pl
         not reads_tables or getattr(connections[db], "plans_through_indexes", False)
     )
     return plain_cursor(db, prepare=prepare)
+
+
+# A session's two planner settings, kept, then both off (one round trip);
+# and put back as they were.
+_PLAN_SETTINGS_SAVE = (
+    "WITH was AS MATERIALIZED (SELECT current_setting('enable_seqscan') AS seq, "
+    "current_setting('enable_bitmapscan') AS bitmap) "
+    "SELECT seq, bitmap, set_config('enable_seqscan', 'off', false), "
+    "set_config('enable_bitmapscan', 'off', false) FROM was"
+)
+_PLAN_SETTINGS_RESTORE = (
+    "SELECT set_config('enable_seqscan', %s, false), set_config('enable_bitmapscan', %s, false)"
+)
+
+
+def fetch_prepared_anywhere(db: str, sql: str, params: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """The rows of `sql`, prepared on PostgreSQL even on a session that plans
+    freely (the web's), for a read whose every plan should go through indexes
+    (a lookup by key, its joins by key).
+
+    The statement's first run on a connection is planned under
+    PLAN_THROUGH_INDEXES, the session's own settings put back right after:
+    its generic plan then reads through indexes however small the tables
+    were, where one planned on a table of a few rows scans it, and kept that
+    plan as the table grew. PostgreSQL plans it again once the tables'
+    statistics change (an ANALYZE, autovacuum's included), then under the
+    session's settings, from statistics of the table as it is by then.
+
+    In a transaction, or with WEBHOOK_PREPARED_STATEMENTS off, or on another
+    database, it is run unprepared: the settings' change would be undone
+    with a rollback that the statement's own error may cause.
+    """
+    connection = connections[db]
+    if (
+        connection.vendor != "postgresql"
+        or not settings.WEBHOOK_PREPARED_STATEMENTS
+        or connection.in_atomic_block
+    ):
+        with connection.cursor() as django_cursor:
+            django_cursor.execute(sql, params)
+            return django_cursor.fetchall()
+    with plain_cursor(db) as cursor:
+        planned = _first_planned(connection)
+        if sql in planned or getattr(connection, "plans_through_indexes", False):
+            cursor.execute(sql, params, prepare=True)
+            return cursor.fetchall()
+        cursor.execute(_PLAN_SETTINGS_SAVE, [])
+        saved = cursor.fetchone()
+        assert saved is not None
+        try:
+            cursor.execute(sql, params, prepare=True)
+            rows = cursor.fetchall()
+        finally:
+            # Also after an error: outside a transaction the session kept them.
+            # If the connection broke, there is no session left to restore.
+            with suppress(psycopg.OperationalError):
+                cursor.execute(_PLAN_SETTINGS_RESTORE, saved[:2])
+        planned.add(sql)
+        return rows
+
+
+def _first_planned(connection: Any) -> set[str]:
+    """What fetch_prepared_anywhere prepared on this Django connection's
+    current database connection (a new one has prepared nothing)."""
+    raw = connection.connection
+    state = getattr(connection, "first_planned", None)
+    if state is None or state[0] is not raw:
+        state = connection.first_planned = (raw, set())
+    return state[1]
 
 
 def any_of(column: str, cast: str) -> str:

@@ -10,7 +10,10 @@ A PreparedQuery compiles its queryset the first time a connection runs it,
 then only swaps the parameter in, executes the same SQL, and builds the rows
 into model instances as the ORM's own iterator does (with the converters and
 related-object populators Django made for that SQL: select_related caches
-are filled, values come back as the ORM would give them).
+are filled, values come back as the ORM would give them). On PostgreSQL the
+statement is also prepared on the server, its first plan made through
+indexes (core.plaincursor.fetch_prepared_anywhere): a PreparedQuery is for
+lookups by key, with joins by key.
 
 What it takes: a queryset built by a function of one value, which must reach
 the SQL as given (a text column's exact match; anything the field would
@@ -30,6 +33,8 @@ from django.db import DEFAULT_DB_ALIAS, connections
 from django.db.models import Model, QuerySet
 from django.db.models.query import get_related_populators  # type: ignore[attr-defined]
 from django.db.models.sql.compiler import SQLCompiler
+
+from core.plaincursor import fetch_prepared_anywhere
 
 M = TypeVar("M", bound=Model)
 
@@ -58,9 +63,10 @@ class PreparedQuery(Generic[M]):
         compiled = self._compiled(using)
         params = list(compiled.params)
         params[compiled.index] = value
-        with compiled.connection.cursor() as cursor:
-            cursor.execute(compiled.sql, params)
-            rows = cursor.fetchall()
+        # Prepared too, where it can be: on PostgreSQL, planning the token's
+        # five-table join was 0.34 ms of the server's CPU per request, nine
+        # tenths of the statement's (pg_stat_statements, bench/run.py).
+        rows = fetch_prepared_anywhere(using, compiled.sql, params)
         return compiled.build(rows)
 
     def _compiled(self, using: str) -> _Compiled:

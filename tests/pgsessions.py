@@ -39,3 +39,17 @@ def cut_while_idle() -> int:
             time.sleep(0.01)
     close_old_connections()
     return pid
+
+
+def prepared_plans(sql: str) -> list[str]:
+    """EXPLAIN of each statement Django's session has prepared with `sql`'s text
+    (under psycopg's names), run with a key that matches nothing."""
+    text = sql.replace("%s", "$1")
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM pg_prepared_statements WHERE statement = %s", [text])
+        names = [row[0] for row in cursor.fetchall()]
+        plans = []
+        for name in names:
+            cursor.execute(f'EXPLAIN EXECUTE "{name}" (%s)', ["nokey"])
+            plans.append("\n".join(row[0] for row in cursor.fetchall()))
+    return plans

@@ -38,7 +38,7 @@ from tests.factories import (
     UserFactory,
     WebhookFactory,
 )
-from tests.pgsessions import cut_while_idle
+from tests.pgsessions import cut_while_idle, prepared_plans
 
 pytestmark = pytest.mark.django_db
 
@@ -191,3 +191,27 @@ def test_a_request_on_a_connection_cut_while_idle_is_answered_on_a_new_one(tenan
     assert response.status_code == 202, response.content
     assert Event.objects.filter(type="VM.CREATE").count() == 1
     assert connection.connection.info.backend_pid != dead
+
+
+@pytest.mark.django_db(transaction=True)
+def test_the_token_query_is_prepared_and_planned_through_indexes_on_tiny_tables(tenants):
+    # given tables of a few rows, analysed: the worst case for a plan kept as they grow
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL's planner")
+    from hooks.authentication import TOKENS_OF_KEY
+
+    membership = MembershipFactory(account=tenants["east_acct"], role=Role.USER)
+    client = client_with_key(token_issue(user=membership.user)[1])
+    with connection.cursor() as cursor:
+        for table in ("knox_authtoken", "auth_user", "hooks_membership", "hooks_account"):
+            cursor.execute(f"ANALYZE {table}")
+    connection.close()
+
+    # when two requests authenticate
+    assert client.get(WEBHOOKS).status_code == 200
+    assert client.get(WEBHOOKS).status_code == 200
+
+    # then the token query was prepared once, each table read through an index
+    [plan] = prepared_plans(TOKENS_OF_KEY._compiled("default").sql)
+    scans = [line for line in plan.splitlines() if "Scan" in line]
+    assert len(scans) == 5 and all("Index" in line for line in scans), plan
