@@ -164,6 +164,7 @@ def fetch_prepared_anywhere(db: str, sql: str, params: Sequence[Any]) -> list[tu
         connection.vendor != "postgresql"
         or not settings.WEBHOOK_PREPARED_STATEMENTS
         or connection.in_atomic_block
+        or not connection.get_autocommit()
     ):
         with connection.cursor() as django_cursor:
             django_cursor.execute(sql, params)

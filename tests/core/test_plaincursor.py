@@ -116,3 +116,16 @@ def test_with_prepared_statements_off_it_is_run_unprepared(settings):
     settings.WEBHOOK_PREPARED_STATEMENTS = False
     assert fetch_prepared_anywhere("default", "SELECT %s::int + 41", [1]) == [(42,)]
     assert prepared_plans("SELECT %s::int + 41") == []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_autocommit_off_it_is_run_unprepared():
+    from core.plaincursor import fetch_prepared_anywhere
+
+    transaction.set_autocommit(False)
+    try:
+        assert fetch_prepared_anywhere("default", "SELECT %s::int + 39", [3]) == [(42,)]
+        assert prepared_plans("SELECT %s::int + 39") == []
+    finally:
+        transaction.rollback()
+        transaction.set_autocommit(True)
