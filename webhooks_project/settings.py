@@ -93,10 +93,9 @@ TEMPLATES = [
 # --- Database -------------------------------------------------------------
 # https://github.com/jazzband/dj-database-url  (postgres://user@host:5432/name, sqlite:///path)
 DATABASE_URL = env_str("DATABASE_URL", f"sqlite:///{VAR_DIR / 'db.sqlite3'}")
-# PostgreSQL: the hot statements whose plan is right at any table size (the
-# publish INSERT, the claim's read of events) are prepared once per
-# connection (core/plaincursor.py). Off for a pooler in
-# transaction mode that cannot carry prepared statements (PgBouncer < 1.21).
+# PostgreSQL: hot statements are prepared once per connection where their
+# plan stays right (core/plaincursor.py). Off for a pooler in transaction
+# mode that cannot carry prepared statements (PgBouncer < 1.21).
 WEBHOOK_PREPARED_STATEMENTS = env_bool("WEBHOOK_PREPARED_STATEMENTS", True)
 DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=600)}
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
@@ -114,15 +113,16 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     # two runs side by side do not delete each other's database.
     DATABASES["default"]["TEST"] = {"NAME": str(VAR_DIR / f"test-db-{os.getpid()}.sqlite3")}
 elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-    # Our queries are short and indexed; PostgreSQL's JIT compiler costs more
-    # than it saves on them (measured: 75-110 ms of a 290 ms console query).
-    # The hot statements we prepare (core/plaincursor.py) are written for
-    # generic plans, planned once: a custom plan is planned on every run, from
-    # statistics that lag the table (the claim's top-up, planned for a handful
-    # of due rows, sorted the whole backlog: 10 ms a claim under load). Only
-    # prepared statements are concerned.
+    # JIT costs more than it saves on short indexed queries (75-110 ms of a
+    # 290 ms console query). Prepared statements (core/plaincursor.py) take a
+    # generic plan, planned once, not a custom plan per run from lagging
+    # statistics (the claim's top-up, planned for a handful of due rows,
+    # sorted the whole backlog: 10 ms a claim under load).
     options = DATABASES["default"].setdefault("OPTIONS", {})
     options["options"] = "-c jit=off -c plan_cache_mode=force_generic_plan"
+    # A server that drops packets fails a request or /health/ready in seconds,
+    # not after the kernel's ~2 minutes of SYN retries (a URL's own wins).
+    options.setdefault("connect_timeout", env_int("DATABASE_CONNECT_TIMEOUT", 5, minimum=1))
     if WEBHOOK_PREPARED_STATEMENTS:
         # psycopg prepares only what is run with prepare=True (the hot
         # statements), never on its own count of runs: Django's statements

@@ -122,3 +122,36 @@ def test_a_redis_that_never_answers_is_reported_within_about_a_second(client, al
     assert response.status_code == 503
     assert response.json()["components"]["redis"]["error"].startswith("TimeoutError")
     assert took < 2.5  # one try with a 1 s timeout, not redis-py's retries
+
+
+def test_a_database_that_never_answers_is_reported_within_its_connect_timeout(alive):
+    # A server that drops packets: the kernel's SYN retries would hold the
+    # check (and any request) for about two minutes.
+    import copy
+    import socket
+    import time
+
+    from django.db import connection, connections
+
+    from webhooks_project import health
+
+    if connection.vendor != "postgresql":
+        pytest.skip("connect_timeout is libpq's")
+    assert connection.settings_dict["OPTIONS"]["connect_timeout"] == 5  # the default
+    with socket.socket() as hung:  # accepts connections (the backlog), never answers
+        hung.bind(("127.0.0.1", 0))
+        hung.listen(8)
+        params = copy.deepcopy(connection.settings_dict)
+        params.update(HOST="127.0.0.1", PORT=str(hung.getsockname()[1]))
+        elsewhere = type(connections["default"])(params)  # a wrapper of its own
+        started = time.monotonic()
+        try:
+            with pytest.MonkeyPatch.context() as patch:
+                patch.setattr(health, "connection", elsewhere)
+                component = health.database_check()
+        finally:
+            elsewhere.close()
+        took = time.monotonic() - started
+
+    assert component["ok"] is False and component["error"].startswith("OperationalError")
+    assert 4 < took < 10, took
