@@ -27,7 +27,9 @@ and the record's UPDATE are not prepared: planned on tables of a few rows,
 PostgreSQL read the deliveries' ids through delivery_recent (its second
 column is the id) as a scan of the whole index, a plan it kept as the table
 grew (a prepared claim went from 5 to 140 ms). A statement that reads no
-table (the publish's INSERT) is prepared anywhere.
+table (the publish's INSERT) is prepared anywhere. On a session that plans
+freely (the web's), a read by key is prepared with its first plan made
+through indexes (fetch_prepared_anywhere: the API's token query).
 
 A pooler in transaction mode without prepared-statement support (PgBouncer
 before 1.21) cannot carry them: WEBHOOK_PREPARED_STATEMENTS=0 turns them off.
@@ -152,8 +154,10 @@ def fetch_prepared_anywhere(db: str, sql: str, params: Sequence[Any]) -> list[tu
     its generic plan then reads through indexes however small the tables
     were, where one planned on a table of a few rows scans it, and kept that
     plan as the table grew. PostgreSQL plans it again once the tables'
-    statistics change (an ANALYZE, autovacuum's included), then under the
-    session's settings, from statistics of the table as it is by then.
+    statistics change (an ANALYZE, autovacuum's included), and psycopg
+    prepares it again if its cache of prepared_max (100) statements let it
+    go: then under the session's settings, from statistics of the tables as
+    they are by then.
 
     In a transaction, or with WEBHOOK_PREPARED_STATEMENTS off, or on another
     database, it is run unprepared: the settings' change would be undone
