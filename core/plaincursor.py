@@ -110,7 +110,8 @@ def plain_cursor(db: str, *, prepare: bool = False) -> Iterator[PlainCursor]:
 
 # A session's settings under which every plan reads through an index where
 # one applies: a plan made while a table was small stays right as it grows.
-PLAN_THROUGH_INDEXES = "SET enable_seqscan TO off; SET enable_bitmapscan TO off"
+PLANNER_SCANS_OFF = ("enable_seqscan", "enable_bitmapscan")
+PLAN_THROUGH_INDEXES = "; ".join(f"SET {name} TO off" for name in PLANNER_SCANS_OFF)
 
 
 def plan_through_indexes(connection: Any) -> None:
@@ -131,16 +132,19 @@ def prepared(db: str, *, reads_tables: bool = True) -> AbstractContextManager[Pl
     return plain_cursor(db, prepare=prepare)
 
 
-# A session's two planner settings, kept, then both off (one round trip);
-# and put back as they were.
+# PLANNER_SCANS_OFF's settings as the session had them, kept, then turned
+# off (one round trip); and put back as they were.
 _PLAN_SETTINGS_SAVE = (
-    "WITH was AS MATERIALIZED (SELECT current_setting('enable_seqscan') AS seq, "
-    "current_setting('enable_bitmapscan') AS bitmap) "
-    "SELECT seq, bitmap, set_config('enable_seqscan', 'off', false), "
-    "set_config('enable_bitmapscan', 'off', false) FROM was"
+    "WITH was AS MATERIALIZED (SELECT "
+    + ", ".join(f"current_setting('{name}') AS s{i}" for i, name in enumerate(PLANNER_SCANS_OFF))
+    + ") SELECT "
+    + ", ".join(f"s{i}" for i in range(len(PLANNER_SCANS_OFF)))
+    + ", "
+    + ", ".join(f"set_config('{name}', 'off', false)" for name in PLANNER_SCANS_OFF)
+    + " FROM was"
 )
-_PLAN_SETTINGS_RESTORE = (
-    "SELECT set_config('enable_seqscan', %s, false), set_config('enable_bitmapscan', %s, false)"
+_PLAN_SETTINGS_RESTORE = "SELECT " + ", ".join(
+    f"set_config('{name}', %s, false)" for name in PLANNER_SCANS_OFF
 )
 
 
@@ -188,7 +192,7 @@ def fetch_prepared_anywhere(db: str, sql: str, params: Sequence[Any]) -> list[tu
             # Also after an error: outside a transaction the session kept them.
             # If the connection broke, there is no session left to restore.
             with suppress(psycopg.OperationalError):
-                cursor.execute(_PLAN_SETTINGS_RESTORE, saved[:2])
+                cursor.execute(_PLAN_SETTINGS_RESTORE, saved[: len(PLANNER_SCANS_OFF)])
         planned.add(sql)
         return rows
 

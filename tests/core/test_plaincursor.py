@@ -3,8 +3,10 @@
 import pytest
 from django.db import DatabaseError, connection, transaction
 from django.test.utils import CaptureQueriesContext
+from knox.models import AuthToken
 
-from core.plaincursor import plain_cursor
+from core.plaincursor import fetch_prepared_anywhere, plain_cursor
+from tests.factories import UserFactory
 from tests.pgsessions import prepared_plans
 
 pytestmark = [
@@ -62,11 +64,6 @@ TOKEN_LIKE_SQL = (
 @pytest.mark.django_db(transaction=True)
 def test_a_read_prepared_on_a_freely_planning_session_is_first_planned_through_indexes():
     # given tiny tables, analysed: a free plan would scan them
-    from knox.models import AuthToken
-
-    from core.plaincursor import fetch_prepared_anywhere
-    from tests.factories import UserFactory
-
     user = UserFactory()
     AuthToken.objects.create(user=user)
     key = AuthToken.objects.get().token_key
@@ -90,8 +87,6 @@ def test_a_read_prepared_on_a_freely_planning_session_is_first_planned_through_i
 
 @pytest.mark.django_db(transaction=True)
 def test_a_failing_first_run_leaves_the_sessions_settings_as_they_were():
-    from core.plaincursor import fetch_prepared_anywhere
-
     connection.close()
     with pytest.raises(DatabaseError):
         fetch_prepared_anywhere("default", "SELECT 1 / (%s::int - 1)", [1])
@@ -101,8 +96,6 @@ def test_a_failing_first_run_leaves_the_sessions_settings_as_they_were():
 
 
 def test_in_a_transaction_it_is_run_unprepared():
-    from core.plaincursor import fetch_prepared_anywhere
-
     with transaction.atomic():
         assert fetch_prepared_anywhere("default", "SELECT %s::int + 40", [2]) == [(42,)]
         assert prepared_plans("SELECT %s::int + 40") == []
@@ -111,8 +104,6 @@ def test_in_a_transaction_it_is_run_unprepared():
 
 @pytest.mark.django_db(transaction=True)
 def test_with_prepared_statements_off_it_is_run_unprepared(settings):
-    from core.plaincursor import fetch_prepared_anywhere
-
     settings.WEBHOOK_PREPARED_STATEMENTS = False
     assert fetch_prepared_anywhere("default", "SELECT %s::int + 41", [1]) == [(42,)]
     assert prepared_plans("SELECT %s::int + 41") == []
@@ -120,8 +111,6 @@ def test_with_prepared_statements_off_it_is_run_unprepared(settings):
 
 @pytest.mark.django_db(transaction=True)
 def test_with_autocommit_off_it_is_run_unprepared():
-    from core.plaincursor import fetch_prepared_anywhere
-
     transaction.set_autocommit(False)
     try:
         assert fetch_prepared_anywhere("default", "SELECT %s::int + 39", [3]) == [(42,)]
